@@ -1,0 +1,1 @@
+"""Users, the three roles (annotator, QA lead, admin) and per-user language."""

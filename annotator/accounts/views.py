@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import translation
+from django.views.decorators.http import require_POST
+
+from annotator.accounts.access import ANY_ROLE, role_required
+from annotator.accounts.services import user_language_set
+from annotator.dataset.selectors import dataset_overview
+
+
+@role_required(*ANY_ROLE)
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "home.html", {"overview": dataset_overview()})
+
+
+@require_POST
+@role_required(*ANY_ROLE)
+def language_set(request: HttpRequest) -> HttpResponse:
+    from django.conf import settings
+
+    language = request.POST.get("language", "")
+    if language in dict(settings.LANGUAGES):
+        user_language_set(user=request.user, language=language)
+        translation.activate(language)
+    target = request.POST.get("next") or "/"
+    if not target.startswith("/") or target.startswith("//"):
+        target = "/"
+    return redirect(target)
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness for load balancers and the run command: the database answers."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"ok": True})

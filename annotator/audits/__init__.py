@@ -1,0 +1,1 @@
+"""Daily QA samples, reviews and annotator accuracy (built on the cleaning app)."""

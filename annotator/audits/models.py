@@ -1,0 +1,1 @@
+# Models arrive with the features of this sub-app; see DESIGN.md.

@@ -1,0 +1,1 @@
+"""Per-label cleaning queues, review items, leases and decisions (built on the dataset app)."""

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class CleaningConfig(AppConfig):
+    name = "annotator.cleaning"
+    label = "cleaning"
+    verbose_name = "Cleaning"

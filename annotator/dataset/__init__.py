@@ -1,0 +1,1 @@
+"""Images, their current labels, evidence per source, label history, imports, splits, snapshots."""

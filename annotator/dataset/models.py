@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Image(models.Model):
+    """An image where it lies: a storage root and a path below it. Never copied.
+
+    The content hash is unique: the same bytes imported twice are one image.
+    """
+
+    class Origin(models.TextChoices):
+        PUBLIC = "public", _("public dataset")
+        CRAWLED = "crawled", _("crawled")
+        INTERNAL = "internal", _("internal")
+        CUSTOMER = "customer", _("customer")
+
+    class Split(models.TextChoices):
+        TRAIN = "train", _("train")
+        VAL = "val", _("val")
+
+    content_hash = models.CharField(max_length=64, unique=True)  # sha256 hex
+    storage_root = models.CharField(max_length=500)
+    relative_path = models.CharField(max_length=1000)
+    size_bytes = models.BigIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.PUBLIC)
+    origin_ref = models.CharField(max_length=500, blank=True, db_index=True)
+    # Set once by the splitter and never changed: the val split is the regression set.
+    split = models.CharField(max_length=5, choices=Split.choices, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.relative_path
+
+
+class LabelState(models.IntegerChoices):
+    POSITIVE = 1, _("positive")
+    NEGATIVE = 0, _("verified negative")
+
+
+class ImageLabel(models.Model):
+    """The one current truth for (image, label): positive or verified negative.
+
+    Absence of a row means "unknown". Every change goes through
+    ``annotator.dataset.services`` and leaves a LabelHistory row.
+    """
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="labels")
+    label = models.ForeignKey("taxonomy.Label", on_delete=models.PROTECT, related_name="image_labels")
+    state = models.SmallIntegerField(choices=LabelState.choices)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["image", "label"], name="dataset_imagelabel_unique")]
+        indexes = [models.Index(fields=["label", "state"])]
+
+
+class HistorySource(models.TextChoices):
+    IMPORT = "import", _("import")
+    RELATION = "relation", _("relation rule")
+    ANNOTATOR = "annotator", _("annotator")
+    AUDIT = "audit", _("audit")
+    ADMIN = "admin", _("admin")
+    REVERT = "revert", _("revert")
+
+
+class LabelHistory(models.Model):
+    """Append-only record of every change to an ImageLabel: who or what, why, when.
+
+    ``old_state``/``new_state`` are null for "unknown" (no ImageLabel row).
+    """
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="label_history")
+    label = models.ForeignKey("taxonomy.Label", on_delete=models.PROTECT, related_name="+")
+    old_state = models.SmallIntegerField(choices=LabelState.choices, null=True)
+    new_state = models.SmallIntegerField(choices=LabelState.choices, null=True)
+    source = models.CharField(max_length=10, choices=HistorySource.choices)
+    source_ref = models.CharField(max_length=200, blank=True)  # e.g. "import:12", "decision:99"
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["image", "label"])]
+        verbose_name_plural = "label history"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None:
+            raise ValueError("label history is append-only")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+
+class EvidenceSource(models.Model):
+    """Where an opinion about an image's labels comes from.
+
+    kind ``import`` (e.g. ``openimages:machine``), ``model`` (a model version),
+    ``competitor`` (a provider), ``crawl`` (a crawl for one label).
+    """
+
+    class Kind(models.TextChoices):
+        IMPORT = "import", _("import")
+        MODEL = "model", _("model")
+        COMPETITOR = "competitor", _("competitor")
+        CRAWL = "crawl", _("crawl")
+
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "name"], name="dataset_evidencesource_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+class Evidence(models.Model):
+    """One source's opinion that an image carries a label, with its score (0..1)."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="evidence")
+    label = models.ForeignKey("taxonomy.Label", on_delete=models.CASCADE, related_name="evidence")
+    source = models.ForeignKey(EvidenceSource, on_delete=models.CASCADE, related_name="evidence")
+    score = models.FloatField(null=True)
+    keyword = models.CharField(max_length=300, blank=True)  # the source's own word for it
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["image", "label", "source"], name="dataset_evidence_unique"),
+        ]
+        indexes = [models.Index(fields=["label", "source"])]
+
+
+class ImportJob(models.Model):
+    """One import, run by a Celery worker or a management command, with its progress."""
+
+    class Kind(models.TextChoices):
+        OPENIMAGES = "openimages", _("Open Images")
+        CSV = "csv", _("CSV")
+        FOLDER = "folder", _("folder of crawled images")
+        LABELSTUDIO = "labelstudio", _("Label Studio export")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("running")
+        SUCCEEDED = "succeeded", _("succeeded")
+        FAILED = "failed", _("failed")
+
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    params = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    phase = models.CharField(max_length=100, blank=True)
+    progress_done = models.BigIntegerField(default=0)
+    progress_total = models.BigIntegerField(default=0)
+    counts = models.JSONField(default=dict)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if not self.progress_total:
+            return 0
+        return min(100, int(100 * self.progress_done / self.progress_total))
+
+
+class Snapshot(models.Model):
+    """An immutable export of the dataset: manifest.jsonl + taxonomy.json in a folder."""
+
+    path = models.CharField(max_length=1000)
+    content_hash = models.CharField(max_length=64)
+    image_count = models.PositiveIntegerField()
+    label_count = models.PositiveIntegerField()
+    positive_count = models.PositiveIntegerField()
+    negative_count = models.PositiveIntegerField()
+    train_count = models.PositiveIntegerField(default=0)
+    val_count = models.PositiveIntegerField(default=0)
+    note = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None:
+            raise ValueError("a snapshot never changes once written")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]

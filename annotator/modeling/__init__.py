@@ -1,0 +1,1 @@
+"""Model versions, training and prediction jobs, thresholds (calls the training package)."""

@@ -1,0 +1,1 @@
+"""Competitor label sources (Baidu image recognition, Google Vision) and their mapping."""

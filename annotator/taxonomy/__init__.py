@@ -1,0 +1,1 @@
+"""Label tree, relations (implies / excludes / overlaps), external mappings, guidelines."""
