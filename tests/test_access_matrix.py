@@ -1,0 +1,130 @@
+"""Walk every URL pattern as each persona and as anonymous; check who gets in.
+
+Each view declares the roles it admits (``role_required`` for pages, ``HasRole``
+for API views). A view that declares nothing and is not in PUBLIC fails this
+test, so no page can be added without deciding who may see it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from annotator.accounts.roles import Role
+
+PUBLIC = {"login", "logout", "healthz"}
+# Django admin guards itself (is_staff); only admins are staff.
+ADMIN_NAMESPACE = "admin"
+POST_ONLY = {"language_set"}
+PERSONAS = ("annotator", "qa_lead", "admin", "outsider")
+
+
+def _walk(resolver: URLResolver, prefix: str = "", namespace: str = ""):
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            ns = entry.namespace or namespace
+            yield from _walk(entry, prefix + str(entry.pattern), ns)
+        elif isinstance(entry, URLPattern):
+            yield prefix + str(entry.pattern), namespace, entry
+
+
+def _concrete(route: str) -> str | None:
+    """Turn a route into a path, filling converters; None for regex-only admin routes."""
+    path = route
+    for conv, value in (("<int:", "1"), ("<str:", "x"), ("<slug:", "x"), ("<path:", "x")):
+        while conv in path:
+            start = path.index(conv)
+            end = path.index(">", start)
+            path = path[:start] + value + path[end + 1 :]
+    if any(ch in path for ch in "^$(?\\"):
+        return None
+    return "/" + path
+
+
+def _allowed_roles(pattern: URLPattern) -> tuple[Role, ...] | None:
+    callback = pattern.callback
+    roles = getattr(callback, "allowed_roles", None)
+    if roles is not None:
+        return tuple(roles)
+    view_class = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
+    if view_class is not None:
+        for permission in getattr(view_class, "permission_classes", []):
+            if getattr(permission, "allowed_roles", None) is not None:
+                return tuple(permission.allowed_roles)
+    return None
+
+
+def _app_patterns():
+    for route, namespace, pattern in _walk(get_resolver()):
+        if namespace == ADMIN_NAMESPACE:
+            continue
+        path = _concrete(route)
+        if path is None:
+            continue
+        yield pattern.name, path, pattern
+
+
+def test_every_view_declares_its_roles():
+    undeclared = [
+        (name, path)
+        for name, path, pattern in _app_patterns()
+        if name not in PUBLIC and _allowed_roles(pattern) is None
+    ]
+    assert undeclared == [], f"views without a role check: {undeclared}"
+
+
+def _may_enter(persona: str, allowed: tuple[Role, ...]) -> bool:
+    if persona == "outsider":
+        return False
+    return persona == "admin" or Role(persona) in allowed
+
+
+@pytest.mark.django_db
+def test_access_matrix(personas):
+    checked = 0
+    for name, path, pattern in _app_patterns():
+        if name in PUBLIC:
+            continue
+        allowed = _allowed_roles(pattern)
+        assert allowed is not None
+        is_api = "/api/" in path
+        method = "post" if name in POST_ONLY else "get"
+
+        anonymous = getattr(Client(), method)(path)
+        if is_api:
+            assert anonymous.status_code in (401, 403), (path, anonymous.status_code)
+        else:
+            assert anonymous.status_code == 302 and "/login/" in anonymous["Location"], (path, anonymous.status_code)
+
+        for persona in PERSONAS:
+            client = Client()
+            client.force_login(personas[persona])
+            response = getattr(client, method)(path)
+            if _may_enter(persona, allowed):
+                # In: the page answers (or says the object does not exist), never 401/403.
+                assert response.status_code in (200, 302, 404), (persona, path, response.status_code)
+                if response.status_code == 302:
+                    assert "/login/" not in response["Location"], (persona, path)
+            else:
+                assert response.status_code == 403, (persona, path, response.status_code)
+        checked += 1
+    assert checked >= 5, "the URL walk found suspiciously few app views"
+
+
+@pytest.mark.django_db
+def test_django_admin_is_for_admins_only(personas):
+    for persona in PERSONAS:
+        client = Client()
+        client.force_login(personas[persona])
+        response = client.get("/admin/")
+        if persona == "admin":
+            assert response.status_code == 200
+        else:
+            assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_public_pages_answer_without_login(db):
+    client = Client()
+    assert client.get("/login/").status_code == 200
+    assert client.get("/healthz").json() == {"ok": True}
