@@ -43,4 +43,4 @@ def test_user_switches_the_interface_to_chinese(live_server, page):
     assert "欢迎" in page.locator("h1").inner_text()
     # The choice is the user's: a new login keeps it.
     page.goto(f"{live_server.url}/taxonomy/")
-    assert "分类" in page.locator("h1").inner_text()
+    assert "标签体系" in page.locator("h1").inner_text()
