@@ -172,11 +172,9 @@ def read_manifest(path: str | Path, label_keys: Sequence[str] | None) -> Manifes
     pos_rows: list[list[int]] = []
     neg_rows: list[list[int]] = []
     problems: list[str] = []
-    try:
-        handle = open(path, encoding="utf-8")
-    except OSError as error:
-        raise DataError(f"cannot read manifest {path}: {error.strerror}") from error
-    with handle:
+    if not Path(path).is_file():
+        raise DataError(f"cannot read manifest {path}: no such file")
+    with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

@@ -83,9 +83,9 @@ class RelationIndex:
         closures_set = _transitive_closures(keys, successors)
         for key in keys:
             members = closures_set[key] | {key}
-            for a, b in excluded:
-                if a in members and b in members:
-                    raise ValueError(f"label {key!r} implies both {a!r} and {b!r}, which exclude each other")
+            for src, dst in excluded:
+                if src in members and dst in members:
+                    raise ValueError(f"label {key!r} implies both {src!r} and {dst!r}, which exclude each other")
         closures = {key: tuple(sorted(closures_set[key], key=position.__getitem__)) for key in keys}
 
         column = {key: i for i, key in enumerate(label_keys)}
@@ -93,18 +93,18 @@ class RelationIndex:
         closure = np.zeros((n_labels, n_labels), dtype=bool)
         # membership[a, t]: taxonomy label t is column a itself or in its closure.
         membership = np.zeros((n_labels, len(keys)), dtype=bool)
-        for a, key in enumerate(label_keys):
-            membership[a, position[key]] = True
+        for row, key in enumerate(label_keys):
+            membership[row, position[key]] = True
             for implied in closures_set[key]:
-                membership[a, position[implied]] = True
+                membership[row, position[implied]] = True
                 if implied in column:
-                    closure[a, column[implied]] = True
+                    closure[row, column[implied]] = True
         exclusion = np.zeros((len(keys), len(keys)), dtype=bool)
-        for a, b in excluded:
-            exclusion[position[a], position[b]] = exclusion[position[b], position[a]] = True
+        for src, dst in excluded:
+            exclusion[position[src], position[dst]] = exclusion[position[dst], position[src]] = True
         conflicts = (membership.astype(np.int64) @ exclusion.astype(np.int64) @ membership.T.astype(np.int64)) > 0
         excluded_pairs = sorted(
-            {tuple(sorted((column[a], column[b]))) for a, b in excluded if a in column and b in column}
+            {tuple(sorted((column[src], column[dst]))) for src, dst in excluded if src in column and dst in column}
         )
         return cls(
             label_keys=tuple(label_keys),
@@ -151,6 +151,7 @@ def _read_taxonomy(taxonomy: Mapping[str, Any]) -> tuple[list[str], dict[str, li
             raise ValueError(f"taxonomy: relations[{i}] ({kind}) names unknown label(s) {', '.join(missing)}")
         if src == dst:
             raise ValueError(f"taxonomy: relations[{i}] relates {src!r} to itself")
+        src, dst = str(src), str(dst)  # both are known keys, hence strings
         if kind == "implies":
             successors[src].append(dst)
         elif kind == "excludes":
@@ -225,54 +226,56 @@ def apply(scores: np.ndarray, index: RelationIndex, thresholds: np.ndarray) -> t
         scores = scores.astype(np.float64)
     scores_after = scores.copy()
     keep = np.zeros(scores.shape, dtype=bool)
+    # Only labels that can conflict need the ordered, greedy pass: a label whose closure conflicts
+    # with nothing is always accepted, and its closure holds only such labels (a conflict of
+    # something it implies would be its own), so it is handled by lifting alone.
+    contested = np.flatnonzero(index.conflicts.any(axis=1))
+    contested_conflicts = index.conflicts[np.ix_(contested, contested)]
+    contested_implied = (index.closure | np.eye(n_labels, dtype=bool))[np.ix_(contested, contested)]
     for start in range(0, scores.shape[0], _CHUNK_IMAGES):
         stop = min(scores.shape[0], start + _CHUNK_IMAGES)
         chunk = scores[start:stop]
         if not np.isfinite(chunk).all():
             raise ValueError(f"scores contain NaN or infinity (images {start}..{stop - 1})")
-        if index.conflicts.any():
-            _apply_greedy(chunk, index, thresholds, scores_after[start:stop], keep[start:stop])
-        else:
-            _apply_lift_only(chunk, index, thresholds, scores_after[start:stop], keep[start:stop])
+        lifts = chunk >= thresholds
+        if contested.size:
+            candidate = lifts[:, contested]
+            kept = _contested_kept(chunk[:, contested], candidate, contested_conflicts, contested_implied)
+            # A rejected candidate lifts nothing. Every other candidate lifts its closure: either it
+            # was accepted, or it was already kept by a higher-scored label whose lift covers its own.
+            lifts[:, contested] = candidate & kept
+        _lift(chunk, lifts, index.closure, scores_after[start:stop], keep[start:stop])
     return scores_after, keep
 
 
-def _apply_lift_only(
-    chunk: np.ndarray, index: RelationIndex, thresholds: np.ndarray, lifted: np.ndarray, keep: np.ndarray
-) -> None:
-    """Without exclusions every candidate is accepted: lift each closure by its candidates, label by label."""
-    candidate = chunk >= thresholds
-    keep |= candidate
-    for label in np.flatnonzero(index.closure.any(axis=1)):
-        rows = np.flatnonzero(candidate[:, label])
+def _lift(chunk: np.ndarray, lifts: np.ndarray, closure: np.ndarray, lifted: np.ndarray, keep: np.ndarray) -> None:
+    """Keep every lifting label and its closure; raise closure scores to at least the lifter's score."""
+    keep |= lifts
+    for label in np.flatnonzero(closure.any(axis=1)):
+        rows = np.flatnonzero(lifts[:, label])
         if rows.size == 0:
             continue
-        implied = np.flatnonzero(index.closure[label])
-        block = np.ix_(rows, implied)
+        block = np.ix_(rows, np.flatnonzero(closure[label]))
         keep[block] = True
         lifted[block] = np.maximum(lifted[block], chunk[rows, label][:, None])
 
 
-def _apply_greedy(
-    chunk: np.ndarray, index: RelationIndex, thresholds: np.ndarray, lifted: np.ndarray, keep: np.ndarray
-) -> None:
-    """Accept candidates in decreasing score order, one rank at a time for every image of the chunk."""
-    # The closure of a label including itself: what accepting it keeps.
-    implied = index.closure | np.eye(len(index.label_keys), dtype=bool)
-    remaining = chunk >= thresholds
+def _contested_kept(
+    scores: np.ndarray, candidate: np.ndarray, conflicts: np.ndarray, implied: np.ndarray
+) -> np.ndarray:
+    """Kept mask over the contested labels: accept candidates by decreasing score, one rank per step.
+
+    ``implied`` is each contested label's closure among the contested labels, itself included.
+    """
+    kept = np.zeros(candidate.shape, dtype=bool)
+    remaining = candidate.copy()
     rows = np.flatnonzero(remaining.any(axis=1))
     while rows.size:
-        pending = remaining[rows]
-        ranked = np.where(pending, chunk[rows], -np.inf)
-        label = np.argmax(ranked, axis=1)  # first maximum: ties go to the lower column
+        ranked = np.where(remaining[rows], scores[rows], -np.inf)
+        label = np.argmin(ranked, axis=1)  # first maximum: ties go to the lower column
         remaining[rows, label] = False
-        already = keep[rows, label]
-        blocked = (keep[rows] & index.conflicts[label]).any(axis=1)
-        accept = ~already & ~blocked
-        accepted_rows, accepted_labels = rows[accept], label[accept]
-        if accepted_rows.size:
-            mask = implied[accepted_labels]
-            keep[accepted_rows] |= mask
-            lift = np.where(mask, chunk[accepted_rows, accepted_labels][:, None], -np.inf)
-            lifted[accepted_rows] = np.maximum(lifted[accepted_rows], lift)
+        kept_rows = kept[rows]
+        accept = ~kept_rows[np.arange(rows.size), label] & ~(kept_rows & conflicts[label]).any(axis=1)
+        kept[rows[accept]] |= implied[label[accept]]
         rows = rows[remaining[rows].any(axis=1)]
+    return kept

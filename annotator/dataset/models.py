@@ -31,10 +31,14 @@ class Image(models.Model):
     origin_ref = models.CharField(max_length=500, blank=True, db_index=True)
     # Set once by the splitter and never changed: the val split is the regression set.
     split = models.CharField(max_length=5, choices=Split.choices, blank=True, db_index=True)
+    # The file's mtime when it was last fully checked (decoded and hashed): an import that
+    # finds the same size and mtime at the same root and path trusts it without reading it.
+    file_mtime_ns = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
+        indexes = [models.Index(fields=["storage_root", "relative_path"], name="dataset_image_location_idx")]
 
     def __str__(self) -> str:
         return self.relative_path
@@ -43,23 +47,6 @@ class Image(models.Model):
 class LabelState(models.IntegerChoices):
     POSITIVE = 1, _("positive")
     NEGATIVE = 0, _("verified negative")
-
-
-class ImageLabel(models.Model):
-    """The one current truth for (image, label): positive or verified negative.
-
-    Absence of a row means "unknown". Every change goes through
-    ``annotator.dataset.services`` and leaves a LabelHistory row.
-    """
-
-    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="labels")
-    label = models.ForeignKey("taxonomy.Label", on_delete=models.PROTECT, related_name="image_labels")
-    state = models.SmallIntegerField(choices=LabelState.choices)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["image", "label"], name="dataset_imagelabel_unique")]
-        indexes = [models.Index(fields=["label", "state"])]
 
 
 class HistorySource(models.TextChoices):
@@ -71,26 +58,62 @@ class HistorySource(models.TextChoices):
     REVERT = "revert", _("revert")
 
 
+class ImageLabel(models.Model):
+    """The one current truth for (image, label): positive or verified negative.
+
+    Absence of a row means "unknown". Every change goes through
+    ``annotator.dataset.services`` and leaves a LabelHistory row; ``source`` is the source
+    of that last change (imports never override a state a person decided).
+    """
+
+    # No single-column FK indexes: the unique (image, label) and the (label, state) index
+    # cover both lookups, and every extra index slows the bulk imports down.
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="labels", db_index=False)
+    label = models.ForeignKey("taxonomy.Label", on_delete=models.PROTECT, related_name="image_labels", db_index=False)
+    state = models.SmallIntegerField(choices=LabelState.choices)
+    source = models.CharField(max_length=10, choices=HistorySource.choices, default=HistorySource.IMPORT)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["image", "label"], name="dataset_imagelabel_unique")]
+        indexes = [models.Index(fields=["label", "state"])]
+
+    def __str__(self) -> str:
+        return f"image {self.image_id} label {self.label_id}: {self.get_state_display()}"
+
+
 class LabelHistory(models.Model):
     """Append-only record of every change to an ImageLabel: who or what, why, when.
 
     ``old_state``/``new_state`` are null for "unknown" (no ImageLabel row).
     """
 
-    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="label_history")
-    label = models.ForeignKey("taxonomy.Label", on_delete=models.PROTECT, related_name="+")
+    # Indexes are few on purpose: every bulk import writes one row per change. Per image
+    # (and image + label) via the composite index, by time via created_at, by person via
+    # the partial user index (imports leave user empty). No label_id index: only deleting
+    # a label (PROTECT, rare, admin) looks history up by label alone.
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="label_history", db_index=False)
+    label = models.ForeignKey("taxonomy.Label", on_delete=models.PROTECT, related_name="+", db_index=False)
     old_state = models.SmallIntegerField(choices=LabelState.choices, null=True)
     new_state = models.SmallIntegerField(choices=LabelState.choices, null=True)
     source = models.CharField(max_length=10, choices=HistorySource.choices)
     source_ref = models.CharField(max_length=200, blank=True)  # e.g. "import:12", "decision:99"
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, db_index=False)
     reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["image", "label"])]
+        indexes = [
+            models.Index(fields=["image", "label"]),
+            models.Index(
+                fields=["user", "created_at"], condition=models.Q(user__isnull=False), name="dataset_history_user_idx"
+            ),
+        ]
         verbose_name_plural = "label history"
+
+    def __str__(self) -> str:
+        return f"image {self.image_id} label {self.label_id}: {self.old_state} -> {self.new_state} ({self.source})"
 
     def save(self, *args: object, **kwargs: object) -> None:
         if self.pk is not None:
@@ -125,8 +148,9 @@ class EvidenceSource(models.Model):
 class Evidence(models.Model):
     """One source's opinion that an image carries a label, with its score (0..1)."""
 
-    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="evidence")
-    label = models.ForeignKey("taxonomy.Label", on_delete=models.CASCADE, related_name="evidence")
+    # Covered by the unique (image, label, source) and the (label, source) indexes.
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="evidence", db_index=False)
+    label = models.ForeignKey("taxonomy.Label", on_delete=models.CASCADE, related_name="evidence", db_index=False)
     source = models.ForeignKey(EvidenceSource, on_delete=models.CASCADE, related_name="evidence")
     score = models.FloatField(null=True)
     keyword = models.CharField(max_length=300, blank=True)  # the source's own word for it
@@ -137,6 +161,9 @@ class Evidence(models.Model):
             models.UniqueConstraint(fields=["image", "label", "source"], name="dataset_evidence_unique"),
         ]
         indexes = [models.Index(fields=["label", "source"])]
+
+    def __str__(self) -> str:
+        return f"image {self.image_id} label {self.label_id}: {self.score} from source {self.source_id}"
 
 
 class ImportJob(models.Model):
@@ -170,6 +197,9 @@ class ImportJob(models.Model):
     class Meta:
         ordering = ["-id"]
 
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} import {self.pk} ({self.status})"
+
     @property
     def percent(self) -> int:
         if self.status == self.Status.SUCCEEDED:
@@ -196,6 +226,9 @@ class Snapshot(models.Model):
 
     class Meta:
         ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"snapshot {self.pk} ({self.image_count} images)"
 
     def save(self, *args: object, **kwargs: object) -> None:
         if self.pk is not None:

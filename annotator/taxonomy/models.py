@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -23,9 +24,23 @@ class Label(models.Model):
         ordering = ["key"]
         verbose_name = _("label")
         verbose_name_plural = _("labels")
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(parent=models.F("id")), name="taxonomy_label_not_own_parent"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name_en} / {self.name_zh}" if self.name_zh else self.name_en
+
+    def clean(self) -> None:
+        """Refuse a parent that would make a cycle or break a relation rule (admin, forms)."""
+        super().clean()
+        from annotator.taxonomy.services import label_change_validate
+        from annotator.taxonomy.validation import TaxonomyError
+
+        try:
+            label_change_validate(label=self)
+        except TaxonomyError as exc:
+            raise ValidationError(exc.problems) from exc
 
 
 class GuidelineExample(models.Model):
@@ -43,6 +58,9 @@ class GuidelineExample(models.Model):
 
     class Meta:
         ordering = ["label", "kind", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.label_id}: {self.get_kind_display()} {self.caption or self.pk}"
 
 
 class LabelRelation(models.Model):
@@ -72,6 +90,19 @@ class LabelRelation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.src.key} {self.kind} {self.dst.key}"
+
+    def clean(self) -> None:
+        """Refuse a relation that would make a cycle or contradict another (admin, forms)."""
+        super().clean()
+        if self.src_id is None or self.dst_id is None or not self.kind:
+            return  # the field errors already say what is missing
+        from annotator.taxonomy.services import relation_change_validate
+        from annotator.taxonomy.validation import TaxonomyError
+
+        try:
+            relation_change_validate(relation=self)
+        except TaxonomyError as exc:
+            raise ValidationError(exc.problems) from exc
 
 
 class ExternalLabelMapping(models.Model):

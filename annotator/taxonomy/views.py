@@ -1,3 +1,5 @@
+"""Taxonomy pages (tree with search, label detail) and the label list API. Every role may read."""
+
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
@@ -9,12 +11,28 @@ from rest_framework.views import APIView
 
 from annotator.accounts.access import ANY_ROLE, HasRole, role_required
 from annotator.taxonomy.models import Label
+from annotator.taxonomy.selectors import LABEL_SEARCH_LIMIT, label_detail_get, label_search, taxonomy_tree_rows
+from annotator.taxonomy.services import label_guideline_html
 
 
 @role_required(*ANY_ROLE)
 def taxonomy_page(request: HttpRequest) -> HttpResponse:
-    labels = Label.objects.select_related("parent").order_by("key")
-    return render(request, "taxonomy/index.html", {"labels": labels})
+    rows = taxonomy_tree_rows()
+    return render(
+        request,
+        "taxonomy/index.html",
+        {"rows": rows, "category_count": sum(1 for row in rows if row.depth == 0)},
+    )
+
+
+@role_required(*ANY_ROLE)
+def label_detail(request: HttpRequest, key: str) -> HttpResponse:
+    detail = label_detail_get(key=key)
+    return render(
+        request,
+        "taxonomy/label_detail.html",
+        {"detail": detail, "label": detail.label, "guideline_html": label_guideline_html(detail.label)},
+    )
 
 
 class LabelOutputSerializer(serializers.ModelSerializer):
@@ -26,8 +44,12 @@ class LabelOutputSerializer(serializers.ModelSerializer):
 
 
 class LabelListApi(APIView):
+    """Every label, or with ``?q=`` the labels whose key or either name contains it
+    (best matches first, at most LABEL_SEARCH_LIMIT): the "add a missing label" picker."""
+
     permission_classes = [HasRole(*ANY_ROLE)]
 
     def get(self, request: Request) -> Response:
-        labels = Label.objects.select_related("parent").order_by("key")
+        q = request.query_params.get("q", "")
+        labels = label_search(q=q, limit=LABEL_SEARCH_LIMIT if q.strip() else None)
         return Response(LabelOutputSerializer(labels, many=True).data)

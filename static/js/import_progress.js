@@ -47,14 +47,22 @@
   function poll() {
     fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
+        if (response.status === 401 || response.status === 403 || response.status === 404) {
+          // Logged out or the job is gone: polling again will not help.
+          stop();
+          return null;
+        }
         if (!response.ok) {
           throw new Error("HTTP " + response.status);
         }
         return response.json();
       })
       .then(function (job) {
+        if (job === null) {
+          return;
+        }
         render(job);
-        if (finished.indexOf(job.status) !== -1) {
+        if (job.finished || finished.indexOf(job.status) !== -1) {
           stop();
           // The server renders the counts or the error; reload once to show them.
           window.location.reload();

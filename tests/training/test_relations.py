@@ -112,26 +112,60 @@ def _reference_closures(taxonomy: dict) -> dict[str, set[str]]:
     return closure
 
 
-def _reference_apply(scores: np.ndarray, limits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _reference_apply(
+    taxonomy: dict, keys: list[str], scores: np.ndarray, limits: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The documented rule, image by image, in plain Python."""
-    closure = _reference_closures(TAXONOMY)
-    excluded = {frozenset((r["src"], r["dst"])) for r in TAXONOMY["relations"] if r["kind"] == "excludes"}
+    closure = _reference_closures(taxonomy)
+    excluded = {frozenset((r["src"], r["dst"])) for r in taxonomy["relations"] if r["kind"] == "excludes"}
+    column = {key: i for i, key in enumerate(keys)}
     after, keep = scores.copy(), np.zeros(scores.shape, dtype=bool)
     for n in range(scores.shape[0]):
         kept: set[str] = set()
-        candidates = sorted((i for i in range(len(KEYS)) if scores[n, i] >= limits[i]), key=lambda i: (-scores[n, i], i))
+        candidates = sorted(
+            (i for i in range(len(keys)) if scores[n, i] >= limits[i]), key=lambda i: (-scores[n, i], i)
+        )
         for i in candidates:
-            key = KEYS[i]
+            key = keys[i]
             if key in kept:
                 continue
             bringing = {key} | closure[key]
             if any(frozenset((a, b)) in excluded for a in bringing for b in kept):
                 continue
             kept |= bringing
-            for other in bringing:
-                after[n, COL[other]] = max(after[n, COL[other]], scores[n, i])
-        keep[n] = [key in kept for key in KEYS]
+            for other in bringing & set(column):
+                after[n, column[other]] = max(after[n, column[other]], scores[n, i])
+        keep[n] = [key in kept for key in keys]
     return after, keep
+
+
+def _random_taxonomy(rng: np.random.Generator, size: int) -> dict:
+    """A random forest with extra implications (always towards lower indices) and some exclusions."""
+    while True:
+        labels = [(f"k{i}", None if i < 4 or rng.random() < 0.2 else f"k{rng.integers(0, i)}") for i in range(size)]
+        implies = [("implies", f"k{i}", f"k{rng.integers(0, i)}") for i in rng.choice(range(1, size), 6, replace=False)]
+        pairs = {tuple(sorted(rng.choice(size, 2, replace=False))) for _ in range(5)}
+        excludes = [("excludes", f"k{a}", f"k{b}") for a, b in pairs]
+        taxonomy = _with(labels, implies + excludes)
+        closure = _reference_closures(taxonomy)
+        contradictions = [key for key in closure if any({src, dst} <= closure[key] | {key} for _, src, dst in excludes)]
+        if not contradictions:
+            return taxonomy
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_taxonomies_follow_the_documented_rule(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    taxonomy = _random_taxonomy(rng, 24)
+    keys = [label["key"] for label in taxonomy["labels"]]
+    columns = [keys[i] for i in rng.permutation(len(keys))[:18]]  # some labels are not model columns
+    scores = np.round(rng.random((400, len(columns))), 2)
+    limits = rng.uniform(0.4, 0.95, len(columns))
+    limits[rng.random(len(columns)) < 0.2] = np.inf
+    after, keep = apply(scores, RelationIndex.from_taxonomy(taxonomy, columns), limits)
+    expected_after, expected_keep = _reference_apply(taxonomy, columns, scores, limits)
+    np.testing.assert_array_equal(keep, expected_keep)
+    np.testing.assert_array_equal(after, expected_after)
 
 
 @pytest.mark.parametrize("chunk", [3, 16_384])
@@ -142,7 +176,7 @@ def test_random_images_follow_the_documented_rule(monkeypatch: pytest.MonkeyPatc
     limits = rng.uniform(0.3, 0.9, len(KEYS))
     limits[COL["plant"]] = np.inf
     after, keep = apply(scores, RelationIndex.from_taxonomy(TAXONOMY, KEYS), limits)
-    expected_after, expected_keep = _reference_apply(scores, limits)
+    expected_after, expected_keep = _reference_apply(TAXONOMY, KEYS, scores, limits)
     np.testing.assert_array_equal(keep, expected_keep)
     np.testing.assert_array_equal(after, expected_after)
     assert after.dtype == scores.dtype and (after >= scores).all()

@@ -13,7 +13,7 @@ def progress_none(phase: str, done: int, total: int) -> None:
     """A ProgressFn that does nothing."""
 
 
-class ImportFailed(Exception):
+class ImportFailed(Exception):  # noqa: N818 (the name is the agreed interface)
     """Bad input: names the file, the row (1-based line number, header = row 1) and the field.
 
     ``str()`` reads ``labels.csv, row 17, field "labels": unknown label "kat"``; the parts
@@ -21,8 +21,17 @@ class ImportFailed(Exception):
     by its base name; the full path is kept in ``path``.
     """
 
-    def __init__(self, message: str, *, file: str | PurePath | None = None, row: int | None = None,
-                 field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | PurePath | None = None,
+        row: int | None = None,
+        field: str | None = None,
+        subject: str | None = None,
+    ) -> None:
+        #: The value at fault when known (e.g. the image path), so a caller can find its row later.
+        self.subject = subject
         self.path = str(file) if file is not None else None
         self.file = PurePath(file).name if file is not None else None
         self.row = row
@@ -31,9 +40,13 @@ class ImportFailed(Exception):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        where = [part for part in (
-            self.file,
-            f"row {self.row}" if self.row is not None else None,
-            f'field "{self.field}"' if self.field else None,
-        ) if part]
+        where = [
+            part
+            for part in (
+                self.file,
+                f"row {self.row}" if self.row is not None else None,
+                f'field "{self.field}"' if self.field else None,
+            )
+            if part
+        ]
         return f"{', '.join(where)}: {self.message}" if where else self.message

@@ -1,10 +1,18 @@
-"""Set-based writes of truth (ImageLabel + LabelHistory) and evidence, staged with COPY."""
+"""What imports write: truth (through the label services) and evidence, both set-based."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
+from django.db import transaction
+
+from annotator.dataset.importing.staging import bulk_session_tune, copy_rows, raw_cursor, temp_table_create
 from annotator.dataset.models import EvidenceSource, HistorySource
+from annotator.dataset.services import image_labels_bulk_set
+from annotator.taxonomy.closure import TaxonomyGraph
+
+logger = logging.getLogger(__name__)
 
 
 def apply_truth(
@@ -12,33 +20,80 @@ def apply_truth(
     *,
     source_ref: str,
     reason: str,
-    source: str = HistorySource.IMPORT,
     user_id: int | None = None,
     expand: bool = True,
     overwrite_decisions: bool = False,
+    graph: TaxonomyGraph | None = None,
 ) -> dict[str, int]:
-    """Set ``(image_id, label_id, state)`` rows (state 1 positive, 0 verified negative).
+    """Set ``(image_id, label_id, state)`` rows (state 1 positive, 0 verified negative) as an import.
 
-    Positives are expanded through the label closure (ancestors + implied); those added
-    rows get history ``source="relation"`` and reason ``implied by <key>``. Within the
-    input a positive beats a negative for the same (image, label) (counted as
-    ``conflicts``). A row whose state is already the one asked for is untouched: no
-    history row, so importing the same file twice changes nothing. Unless
-    ``overwrite_decisions``, states last set by a person (annotator/audit/admin/revert)
-    are kept and counted as ``kept_decisions``.
-    Returns counts: truth_created, truth_changed, truth_unchanged, truth_implied,
-    kept_decisions, conflicts.
+    History rows get source ``import`` (``relation`` with reason ``implied by <key>`` for
+    positives added by the closure), ``source_ref`` (``import:<job id>``) and ``reason``
+    (e.g. ``openimages labels.csv``). Unchanged rows get no history row, so importing the
+    same file twice changes nothing; states a person decided are kept. Returns counts:
+    truth_created, truth_changed, truth_unchanged, truth_implied, kept_decisions,
+    conflicts. The rules are those of ``annotator.dataset.services``.
     """
-    raise NotImplementedError
+    return image_labels_bulk_set(
+        rows=rows,
+        source=HistorySource.IMPORT,
+        source_ref=source_ref,
+        reason=reason,
+        user_id=user_id,
+        expand=expand,
+        overwrite_decisions=overwrite_decisions,
+        graph=graph,
+    )
 
 
+@transaction.atomic
 def apply_evidence(rows: Iterable[tuple[int, int, float | None, str]], *, source: EvidenceSource) -> dict[str, int]:
     """Upsert ``(image_id, label_id, score, keyword)`` evidence of one source (no history: not truth).
 
     Duplicate (image, label) rows keep the highest score. Returns counts evidence_created,
     evidence_updated, evidence_unchanged.
     """
-    raise NotImplementedError
+    with raw_cursor() as cur:
+        temp_table_create(
+            cur, "tt_evidence_rows", "image_id bigint, label_id bigint, score double precision, keyword text"
+        )
+        copy_rows(cur, "tt_evidence_rows", ["image_id", "label_id", "score", "keyword"], rows)
+    return apply_evidence_staged(table="tt_evidence_rows", source=source)
+
+
+@transaction.atomic
+def apply_evidence_staged(*, table: str, source: EvidenceSource) -> dict[str, int]:
+    """Upsert the evidence staged in TEMP ``table(image_id, label_id, score, keyword)``."""
+    with raw_cursor() as cur:
+        bulk_session_tune(cur)
+        cur.execute(f"ANALYZE {table}")
+        cur.execute(
+            f"""WITH up AS (
+                  INSERT INTO dataset_evidence (image_id, label_id, source_id, score, keyword, created_at)
+                  SELECT DISTINCT ON (image_id, label_id) image_id, label_id, %(source)s, score, left(keyword, 300),
+                         now()
+                  FROM {table} ORDER BY image_id, label_id, score DESC NULLS LAST
+                  ON CONFLICT (image_id, label_id, source_id) DO UPDATE
+                    SET score = EXCLUDED.score, keyword = EXCLUDED.keyword
+                    WHERE dataset_evidence.score IS DISTINCT FROM EXCLUDED.score
+                       OR dataset_evidence.keyword <> EXCLUDED.keyword
+                  RETURNING (xmax = 0) AS created)
+                SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM up""",
+            {"source": source.pk},
+        )
+        row = cur.fetchone()
+        assert row is not None
+        created, updated = row
+        cur.execute(f"SELECT count(*) FROM (SELECT DISTINCT image_id, label_id FROM {table}) d")
+        distinct = cur.fetchone()
+        assert distinct is not None
+    counts = {
+        "evidence_created": created,
+        "evidence_updated": updated,
+        "evidence_unchanged": distinct[0] - created - updated,
+    }
+    logger.info("evidence %s: %s", source, counts)
+    return counts
 
 
 def evidence_source_get_or_create(*, kind: str, name: str) -> EvidenceSource:

@@ -1,0 +1,214 @@
+"""Django admin for the dataset: mostly for looking things up.
+
+Truth is never written behind the history's back: an ImageLabel saved or deleted here
+goes through ``image_labels_set`` (source ``admin``, closure applied, one history row
+per change). History and snapshots are read-only; images enter only through imports;
+import jobs are created on the Imports page (which validates their parameters) and
+failed ones can be re-run from here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from annotator.dataset.models import (
+    Evidence,
+    EvidenceSource,
+    HistorySource,
+    Image,
+    ImageLabel,
+    ImportJob,
+    LabelHistory,
+    Snapshot,
+)
+from annotator.dataset.services import image_labels_set
+from annotator.dataset.tasks import import_job_requeue
+from annotator.taxonomy.admin import AdminRoleMixin
+
+
+class ReadOnlyAdminMixin(AdminRoleMixin):
+    """Admins may look, nobody may add, change or delete."""
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class LargeTableMixin:
+    """Tables with up to millions of rows: no exact count(*) under a filtered list."""
+
+    show_full_result_count = False
+    list_per_page = 100
+
+
+@admin.register(Image)
+class ImageAdmin(LargeTableMixin, AdminRoleMixin, admin.ModelAdmin):
+    """Read-mostly: only the origin and its reference may be corrected; files never move."""
+
+    list_display = ("id", "relative_path", "storage_root", "origin", "origin_ref", "split", "width", "height")
+    list_filter = ("origin", "split")
+    # "=" for the hash and the reference (exact); the path by substring.
+    search_fields = ("=content_hash", "=origin_ref", "relative_path")
+    readonly_fields = (
+        "content_hash",
+        "storage_root",
+        "relative_path",
+        "size_bytes",
+        "width",
+        "height",
+        "split",
+        "file_mtime_ns",
+        "created_at",
+    )
+    fields = ("origin", "origin_ref", *readonly_fields)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting would drop the image's truth and history with it.
+        return False
+
+
+@admin.register(ImageLabel)
+class ImageLabelAdmin(LargeTableMixin, AdminRoleMixin, admin.ModelAdmin):
+    """Changes go through the label service: history row, source ``admin``, closure applied."""
+
+    list_display = ("id", "image", "label", "state", "source", "updated_at")
+    list_filter = ("state", "source")
+    list_select_related = ("image", "label")
+    search_fields = ("=image__content_hash", "image__relative_path", "label__key")
+    raw_id_fields = ("image",)
+    autocomplete_fields = ("label",)
+    readonly_fields = ("source", "updated_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ImageLabel | None = None) -> tuple[str, ...]:
+        if obj is not None:
+            return ("image", "label", *self.readonly_fields)
+        return self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: ImageLabel, form: ModelForm, change: bool) -> None:
+        image_labels_set(
+            image_id=obj.image_id,
+            states={obj.label_id: obj.state},
+            source=HistorySource.ADMIN,
+            user=request.user,
+            source_ref="admin",
+            reason="set in Django admin",
+        )
+        saved = ImageLabel.objects.get(image_id=obj.image_id, label_id=obj.label_id)
+        obj.pk, obj.source, obj.updated_at = saved.pk, saved.source, saved.updated_at
+
+    def delete_model(self, request: HttpRequest, obj: ImageLabel) -> None:
+        self._unset(request, [obj])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ImageLabel]) -> None:
+        self._unset(request, list(queryset))
+
+    def _unset(self, request: HttpRequest, rows: list[ImageLabel]) -> None:
+        """Back to "unknown", one history row per label."""
+        for row in rows:
+            image_labels_set(
+                image_id=row.image_id,
+                states={row.label_id: None},
+                source=HistorySource.ADMIN,
+                user=request.user,
+                source_ref="admin",
+                reason="removed in Django admin",
+                expand=False,
+            )
+
+
+@admin.register(LabelHistory)
+class LabelHistoryAdmin(LargeTableMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "created_at", "image", "label", "old_state", "new_state", "source", "source_ref", "user")
+    list_filter = ("source", "new_state")
+    list_select_related = ("image", "label", "user")
+    search_fields = ("=source_ref", "=image__content_hash", "image__relative_path", "label__key")
+    date_hierarchy = "created_at"
+
+
+@admin.register(EvidenceSource)
+class EvidenceSourceAdmin(AdminRoleMixin, admin.ModelAdmin):
+    list_display = ("id", "kind", "name", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("name",)
+    readonly_fields = ("created_at",)
+
+
+@admin.register(Evidence)
+class EvidenceAdmin(LargeTableMixin, AdminRoleMixin, admin.ModelAdmin):
+    list_display = ("id", "image", "label", "source", "score", "keyword", "created_at")
+    list_filter = ("source__kind", "source")
+    list_select_related = ("image", "label", "source")
+    search_fields = ("=image__content_hash", "image__relative_path", "label__key", "keyword")
+    raw_id_fields = ("image",)
+    autocomplete_fields = ("label",)
+    readonly_fields = ("created_at",)
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only rows (created on the Imports page) with one action: re-run failed imports."""
+
+    list_display = ("id", "kind", "status", "phase", "percent", "created_by", "created_at", "finished_at")
+    list_filter = ("status", "kind")
+    list_select_related = ("created_by",)
+    readonly_fields = (
+        "kind",
+        "params",
+        "status",
+        "phase",
+        "progress_done",
+        "progress_total",
+        "counts",
+        "error",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    )
+    actions = ("rerun_failed",)
+
+    @admin.action(description=_("Re-run selected failed imports"))
+    def rerun_failed(self, request: HttpRequest, queryset: QuerySet[ImportJob]) -> None:
+        job_ids = list(queryset.filter(status=ImportJob.Status.FAILED).values_list("id", flat=True))
+        requeued = [job_id for job_id in job_ids if import_job_requeue(job_id=job_id)]
+        skipped = queryset.count() - len(requeued)
+        if requeued:
+            self.message_user(
+                request,
+                ngettext("%(count)d import queued again.", "%(count)d imports queued again.", len(requeued))
+                % {"count": len(requeued)},
+                messages.SUCCESS,
+            )
+        if skipped:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d selected import was not failed and was left alone.",
+                    "%(count)d selected imports were not failed and were left alone.",
+                    skipped,
+                )
+                % {"count": skipped},
+                messages.WARNING,
+            )
+
+
+@admin.register(Snapshot)
+class SnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "created_at", "image_count", "label_count", "positive_count", "negative_count", "note")
+    list_select_related = ("created_by",)
+    search_fields = ("=content_hash", "note")

@@ -1,0 +1,68 @@
+"""Celery tasks of the dataset app: thin, given ids, safe to run twice.
+
+The work lives in ``annotator.dataset.ingest``; a task only loads by id and calls it.
+``import_job_execute`` skips a job that already succeeded and serializes imports, so a
+retry, a redelivery after a lost worker (``acks_late``) or a second worker changes
+nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError, transaction
+
+from annotator.dataset.ingest import ImportFailed, import_job_execute
+from annotator.dataset.models import ImportJob
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    name="annotator.dataset.tasks.import_job_run",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    # Only a lost database connection is worth another try; bad input is not.
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=30,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=3,
+)
+def import_job_run(job_id: int) -> None:
+    """Run the ImportJob ``job_id``; its row records the outcome (succeeded, or failed with the error)."""
+    try:
+        import_job_execute(job_id=job_id)
+    except ImportFailed as exc:
+        # The job row already says failed and why; the input will not get better on retry.
+        logger.info("import job %s failed: %s", job_id, exc)
+
+
+def import_job_enqueue(*, job_id: int) -> None:
+    """Queue ``import_job_run`` once the current transaction commits (at once outside one).
+
+    A worker must never pick up a job whose row (or uploaded file's path) is not committed yet.
+    """
+    transaction.on_commit(lambda: import_job_run.delay(job_id))
+
+
+def import_job_requeue(*, job_id: int) -> bool:
+    """Put a failed job back in the queue and enqueue it; False (nothing done) unless it was failed.
+
+    The state moves with one conditional UPDATE, so two admins clicking at once queue it once.
+    """
+    with transaction.atomic():
+        moved = ImportJob.objects.filter(id=job_id, status=ImportJob.Status.FAILED).update(
+            status=ImportJob.Status.QUEUED,
+            phase="",
+            progress_done=0,
+            progress_total=0,
+            error="",
+            started_at=None,
+            finished_at=None,
+        )
+        if moved != 1:
+            return False
+        import_job_enqueue(job_id=job_id)
+    return True

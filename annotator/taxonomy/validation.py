@@ -1,0 +1,491 @@
+"""Rules a taxonomy must obey, checked on plain data before anything is written.
+
+Two layers:
+
+* ``taxonomy_data_parse`` checks the *shape* of a taxonomy file (the export format):
+  every entry is an object, required fields are there, values have the right type.
+  Its messages name the source (file), the entry (``labels[3]``) and the field.
+* ``taxonomy_problems`` checks the *graph* that would result: no cycle in the parent
+  tree, in ``implies``, or in both together; no self relation; no pair that both
+  implies and excludes; no pair that both overlaps and excludes; and no label whose
+  closure (itself, its ancestors and everything it implies) holds both ends of an
+  ``excludes`` pair. Its messages name the labels involved.
+
+The closure itself is computed by ``TaxonomyGraph`` (closure.py), as everywhere else.
+Nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from annotator.taxonomy.closure import TaxonomyGraph
+
+RELATION_KINDS = ("implies", "excludes", "overlaps")
+SYMMETRIC_KINDS = frozenset({"excludes", "overlaps"})
+KEY_PATTERN = re.compile(r"^[-a-zA-Z0-9_]+\Z")  # what Label.key (a SlugField) accepts
+KEY_MAX = 100
+NAME_MAX = 200
+NOTE_MAX = 300
+# A broken file can produce thousands of messages; the first ones say enough.
+MAX_REPORTED_PROBLEMS = 25
+
+LABEL_FIELDS = ("key", "name_en", "name_zh", "parent", "small_object", "active", "guideline")
+LABEL_REQUIRED = ("key", "name_en")
+RELATION_FIELDS = ("kind", "src", "dst", "note")
+RELATION_REQUIRED = ("kind", "src", "dst")
+TOP_LEVEL_FIELDS = ("labels", "relations")
+
+Relation = tuple[str, str, str]  # (kind, src key, dst key)
+
+
+class TaxonomyError(ValueError):
+    """Taxonomy data that cannot be accepted. ``problems`` holds one message per problem."""
+
+    def __init__(self, problems: Sequence[str], *, source: str = "") -> None:
+        self.problems = list(problems)
+        self.source = source
+        shown = self.problems[:MAX_REPORTED_PROBLEMS]
+        hidden = len(self.problems) - len(shown)
+        prefix = f"{source}: " if source else ""
+        if len(shown) == 1 and not hidden:
+            text = prefix + shown[0]
+        else:
+            lines = [f"{prefix}{len(self.problems)} problems:"] + [f"  - {p}" for p in shown]
+            if hidden:
+                lines.append(f"  … and {hidden} more")
+            text = "\n".join(lines)
+        super().__init__(text)
+
+
+@dataclass(frozen=True)
+class TaxonomyProblem:
+    """One broken rule; ``labels`` and ``relations`` say which entries are involved."""
+
+    message: str
+    labels: tuple[str, ...] = ()
+    relations: tuple[Relation, ...] = ()
+
+
+@dataclass(frozen=True)
+class LabelEntry:
+    """One label of a taxonomy file; ``None`` means the field was absent (keep what is stored)."""
+
+    index: int
+    key: str
+    name_en: str
+    name_zh: str | None = None
+    parent: str | None = None
+    has_parent: bool = False
+    small_object: bool | None = None
+    active: bool | None = None
+    guideline: str | None = None
+
+
+@dataclass(frozen=True)
+class RelationEntry:
+    index: int
+    kind: str
+    src: str
+    dst: str
+    note: str | None = None
+
+
+@dataclass
+class TaxonomyData:
+    """A taxonomy file whose shape has been checked."""
+
+    labels: list[LabelEntry] = field(default_factory=list)
+    relations: list[RelationEntry] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------
+# Files: bytes → JSON object
+
+
+def taxonomy_file_parse(*, raw: bytes, source: str) -> dict[str, Any]:
+    """Decode a taxonomy file (UTF-8, an optional BOM allowed) and parse its JSON."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TaxonomyError(
+            [f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start} cannot be decoded"], source=source
+        ) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TaxonomyError([f"not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"], source=source) from None
+    if not isinstance(data, dict):
+        raise TaxonomyError([f"expected a JSON object with 'labels', got {_json_type(data)}"], source=source)
+    return data
+
+
+# ---------------------------------------------------------------------------------------
+# Shape: JSON object → TaxonomyData
+
+
+def taxonomy_data_parse(data: Mapping[str, Any], *, source: str) -> TaxonomyData:
+    """Check the shape of a taxonomy object; raise ``TaxonomyError`` naming entry and field."""
+    problems: list[str] = []
+    if not isinstance(data, Mapping):
+        raise TaxonomyError([f"expected a JSON object with 'labels', got {_json_type(data)}"], source=source)
+    for name in sorted(set(data) - set(TOP_LEVEL_FIELDS)):
+        problems.append(f"field {name!r}: unknown (expected {', '.join(TOP_LEVEL_FIELDS)})")
+    raw_labels = data.get("labels")
+    raw_relations = data.get("relations", [])
+    if raw_labels is None:
+        problems.append("field 'labels': missing")
+        raw_labels = []
+    elif not isinstance(raw_labels, list):
+        problems.append(f"field 'labels': expected a list, got {_json_type(raw_labels)}")
+        raw_labels = []
+    if not isinstance(raw_relations, list):
+        problems.append(f"field 'relations': expected a list, got {_json_type(raw_relations)}")
+        raw_relations = []
+
+    parsed = TaxonomyData()
+    first_index: dict[str, int] = {}
+    for index, raw in enumerate(raw_labels):
+        entry = _label_entry_parse(index, raw, problems)
+        if entry is None:
+            continue
+        if entry.key in first_index:
+            problems.append(
+                f"labels[{index}] field 'key': {entry.key!r} appears twice (first at labels[{first_index[entry.key]}])"
+            )
+            continue
+        first_index[entry.key] = index
+        parsed.labels.append(entry)
+    for index, raw in enumerate(raw_relations):
+        relation = _relation_entry_parse(index, raw, problems)
+        if relation is not None:
+            parsed.relations.append(relation)
+    if problems:
+        raise TaxonomyError(problems, source=source)
+    return parsed
+
+
+def _label_entry_parse(index: int, raw: object, problems: list[str]) -> LabelEntry | None:
+    where = f"labels[{index}]"
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: expected an object, got {_json_type(raw)}")
+        return None
+    key = raw.get("key")
+    if isinstance(key, str) and key:
+        where = f"labels[{index}] ({key})"
+    before = len(problems)
+    for name in sorted(set(raw) - set(LABEL_FIELDS)):
+        problems.append(f"{where} field {name!r}: unknown (expected one of {', '.join(LABEL_FIELDS)})")
+    for name in LABEL_REQUIRED:
+        if name not in raw:
+            problems.append(f"{where} field {name!r}: missing")
+    if "key" in raw:
+        if not isinstance(key, str):
+            problems.append(f"{where} field 'key': expected a string, got {_json_type(key)}")
+        elif not KEY_PATTERN.match(key) or len(key) > KEY_MAX:
+            problems.append(
+                f"{where} field 'key': {key!r} is not a valid key (letters, digits, '-' and '_', at most {KEY_MAX})"
+            )
+    _check_string(raw, "name_en", where, problems, max_length=NAME_MAX, required_non_empty=True)
+    _check_string(raw, "name_zh", where, problems, max_length=NAME_MAX)
+    _check_string(raw, "guideline", where, problems, max_length=None)
+    parent = raw.get("parent")
+    if parent is not None and not isinstance(parent, str):
+        problems.append(f"{where} field 'parent': expected a label key or null, got {_json_type(parent)}")
+    for name in ("small_object", "active"):
+        if name in raw and not isinstance(raw[name], bool):
+            problems.append(f"{where} field {name!r}: expected true or false, got {_json_type(raw[name])}")
+    if len(problems) > before:
+        return None
+    return LabelEntry(
+        index=index,
+        key=key,
+        name_en=raw["name_en"],
+        name_zh=raw.get("name_zh"),
+        parent=parent,
+        has_parent="parent" in raw,
+        small_object=raw.get("small_object"),
+        active=raw.get("active"),
+        guideline=raw.get("guideline"),
+    )
+
+
+def _relation_entry_parse(index: int, raw: object, problems: list[str]) -> RelationEntry | None:
+    where = f"relations[{index}]"
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: expected an object, got {_json_type(raw)}")
+        return None
+    before = len(problems)
+    for name in sorted(set(raw) - set(RELATION_FIELDS)):
+        problems.append(f"{where} field {name!r}: unknown (expected one of {', '.join(RELATION_FIELDS)})")
+    for name in RELATION_REQUIRED:
+        if name not in raw:
+            problems.append(f"{where} field {name!r}: missing")
+    kind = raw.get("kind")
+    if "kind" in raw and kind not in RELATION_KINDS:
+        problems.append(f"{where} field 'kind': {kind!r} is not one of {', '.join(RELATION_KINDS)}")
+    for name in ("src", "dst"):
+        if name in raw and not (isinstance(raw[name], str) and raw[name]):
+            problems.append(f"{where} field {name!r}: expected a label key, got {_json_type(raw[name])}")
+    _check_string(raw, "note", where, problems, max_length=NOTE_MAX)
+    if len(problems) > before:
+        return None
+    if raw["src"] == raw["dst"]:
+        problems.append(f"{where}: {raw['src']!r} cannot {relation_verb(kind)} itself")
+        return None
+    return RelationEntry(index=index, kind=kind, src=raw["src"], dst=raw["dst"], note=raw.get("note"))
+
+
+def _check_string(
+    raw: dict[str, Any],
+    name: str,
+    where: str,
+    problems: list[str],
+    *,
+    max_length: int | None,
+    required_non_empty: bool = False,
+) -> None:
+    if name not in raw:
+        return
+    value = raw[name]
+    if not isinstance(value, str):
+        problems.append(f"{where} field {name!r}: expected a string, got {_json_type(value)}")
+    elif required_non_empty and not value.strip():
+        problems.append(f"{where} field {name!r}: must not be empty")
+    elif max_length is not None and len(value) > max_length:
+        problems.append(f"{where} field {name!r}: longer than {max_length} characters")
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def relation_verb(kind: str) -> str:
+    """The verb of a relation kind, for messages: implies → imply."""
+    return {"implies": "imply", "excludes": "exclude", "overlaps": "overlap"}.get(kind, kind)
+
+
+# ---------------------------------------------------------------------------------------
+# Graph: the whole taxonomy (by key) → problems
+
+
+def taxonomy_problems(*, parents: Mapping[str, str | None], relations: Iterable[Relation]) -> list[TaxonomyProblem]:
+    """Every rule the taxonomy breaks, in a stable order; an empty list means it is sound.
+
+    ``parents`` maps each label key to its parent key (None for a root); ``relations``
+    holds (kind, src, dst) triples between keys present in ``parents``.
+    """
+    relations = sorted(set(relations))
+    problems: list[TaxonomyProblem] = []
+    for kind, src, dst in relations:
+        if src == dst:
+            problems.append(TaxonomyProblem(f"{src} cannot {relation_verb(kind)} itself", (src,), ((kind, src, dst),)))
+    relations = [r for r in relations if r[1] != r[2]]
+
+    cycles = _cycle_problems(parents, relations)
+    problems.extend(cycles)
+
+    excludes = _pairs(relations, "excludes")
+    overlaps = _pairs(relations, "overlaps")
+    implies = {(src, dst): (kind, src, dst) for kind, src, dst in relations if kind == "implies"}
+    direct: set[tuple[str, str]] = set()
+    for pair, relation in sorted(excludes.items()):
+        a, b = pair
+        for src, dst in ((a, b), (b, a)):
+            if (src, dst) in implies:
+                direct.add(pair)
+                problems.append(
+                    TaxonomyProblem(
+                        f"{src} both implies and excludes {dst}", (src, dst), (implies[(src, dst)], relation)
+                    )
+                )
+        if pair in overlaps:
+            problems.append(
+                TaxonomyProblem(f"{a} and {b} both overlap and exclude each other", (a, b), (relation, overlaps[pair]))
+            )
+    if not cycles:
+        problems.extend(_closure_problems(parents, relations, excludes, skip=direct))
+    return problems
+
+
+def taxonomy_problems_new(before: Sequence[TaxonomyProblem], after: Sequence[TaxonomyProblem]) -> list[TaxonomyProblem]:
+    """The problems a change introduces: rows written behind the validation's back (raw SQL)
+    must not block every later edit, but no edit may add a problem."""
+    known = {p.message for p in before}
+    return [p for p in after if p.message not in known]
+
+
+def _pairs(relations: Iterable[Relation], kind: str) -> dict[tuple[str, str], Relation]:
+    out: dict[tuple[str, str], Relation] = {}
+    for relation in relations:
+        if relation[0] == kind:
+            out.setdefault(tuple(sorted(relation[1:])), relation)  # type: ignore[arg-type]
+    return out
+
+
+def _cycle_problems(parents: Mapping[str, str | None], relations: Sequence[Relation]) -> list[TaxonomyProblem]:
+    """One problem per strongly connected component of the parent + implies graph."""
+    edges: dict[str, list[tuple[str, str]]] = {}
+    for child, parent in parents.items():
+        if parent is not None:
+            edges.setdefault(child, []).append((parent, "parent"))
+    for kind, src, dst in relations:
+        if kind == "implies":
+            edges.setdefault(src, []).append((dst, "implies"))
+    for targets in edges.values():
+        targets.sort()
+    problems = []
+    for component in _strong_components(sorted(set(parents) | set(edges)), edges):
+        start = min(component)
+        cycle = _shortest_cycle(start, component, edges)
+        if cycle is None:
+            continue
+        kinds = {kind for _, _, kind in cycle}
+        steps = ", ".join(f"{a}'s parent is {b}" if kind == "parent" else f"{a} implies {b}" for a, b, kind in cycle)
+        if kinds == {"parent"}:
+            where = "cycle in the parent tree"
+        elif kinds == {"implies"}:
+            where = "cycle in implies"
+        else:
+            where = "cycle through parents and implies"
+        labels = tuple(a for a, _, _ in cycle)
+        rels = tuple(("implies", a, b) for a, b, kind in cycle if kind == "implies")
+        problems.append(TaxonomyProblem(f"{where}: {steps}", labels, rels))
+    return problems
+
+
+def _strong_components(nodes: Sequence[str], edges: Mapping[str, list[tuple[str, str]]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative (a deep tree must not hit the recursion limit)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    components: list[list[str]] = []
+    counter = 0
+    for root in nodes:
+        if root in index:
+            continue
+        work: list[tuple[str, int]] = [(root, 0)]
+        while work:
+            node, position = work.pop()
+            if position == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            targets = edges.get(node, [])
+            recurse = False
+            while position < len(targets):
+                target = targets[position][0]
+                position += 1
+                if target not in index:
+                    work.append((node, position))
+                    work.append((target, 0))
+                    recurse = True
+                    break
+                if target in on_stack:
+                    low[node] = min(low[node], index[target])
+            if recurse:
+                continue
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                components.append(component)
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return components
+
+
+def _shortest_cycle(
+    start: str, component: Sequence[str], edges: Mapping[str, list[tuple[str, str]]]
+) -> list[tuple[str, str, str]] | None:
+    """The shortest path start → … → start inside one component, as (from, to, kind) steps."""
+    members = set(component)
+    previous: dict[str, tuple[str, str]] = {}
+    frontier = [start]
+    seen = {start}
+    while frontier:
+        following = []
+        for node in frontier:
+            for target, kind in edges.get(node, []):
+                if target not in members:
+                    continue
+                if target == start:
+                    steps = [(node, start, kind)]
+                    while node != start:
+                        before, how = previous[node]
+                        steps.append((before, node, how))
+                        node = before
+                    return steps[::-1]
+                if target not in seen:
+                    seen.add(target)
+                    previous[target] = (node, kind)
+                    following.append(target)
+        frontier = following
+    return None
+
+
+def _closure_problems(
+    parents: Mapping[str, str | None],
+    relations: Sequence[Relation],
+    excludes: Mapping[tuple[str, str], Relation],
+    *,
+    skip: set[tuple[str, str]],
+) -> list[TaxonomyProblem]:
+    """Excluded pairs that one positive label would make both positive.
+
+    Reported once per pair, naming the most specific label that does it (the one with
+    the smallest closure), so one bad rule does not echo through all its descendants.
+    """
+    keys = sorted(parents)
+    ids = {key: number for number, key in enumerate(keys)}
+    graph = TaxonomyGraph.build(
+        ((ids[k], ids[p] if p is not None else None) for k, p in parents.items()),
+        ((kind, ids[src], ids[dst]) for kind, src, dst in relations if src in ids and dst in ids),
+    )
+    culprit: dict[tuple[str, str], tuple[int, str, list[str]]] = {}
+    for key in keys:
+        closure = graph.closure(ids[key])
+        members = {keys[i] for i in closure} | {key}
+        for member in members:
+            for other in graph.excludes.get(ids[member], ()):
+                pair = tuple(sorted((member, keys[other])))
+                if keys[other] not in members or pair in skip:
+                    continue
+                found = (len(closure), key, sorted(keys[i] for i in closure))
+                if pair not in culprit or found[:2] < culprit[pair][:2]:
+                    culprit[pair] = found  # type: ignore[index]
+    problems = []
+    for pair, (_, key, closure_keys) in sorted(culprit.items()):
+        a, b = pair
+        problems.append(
+            TaxonomyProblem(
+                f"{a} and {b} exclude each other, but a positive {key} makes both positive "
+                f"(closure of {key}: {', '.join(closure_keys)})",
+                (key, a, b),
+                (excludes[pair],),  # type: ignore[index]
+            )
+        )
+    return problems
