@@ -1,61 +1,71 @@
-"""Shared fixtures: the four personas (annotator, QA lead, admin, outsider)."""
+"""Shared fixtures: the four personas (annotator, QA lead, admin, outsider).
+
+Django is imported inside the fixtures so that tests of the Django-free
+``training`` package run without settings too.
+"""
 
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.test import Client
-
-from annotator.accounts.roles import Role
-from annotator.accounts.services import user_create_with_role
 
 PASSWORD = "persona-password-1"
 
 
+def _with_role(username: str, role_name: str):
+    from annotator.accounts.roles import Role
+    from annotator.accounts.services import user_create_with_role
+
+    return user_create_with_role(username=username, password=PASSWORD, role=Role(role_name))
+
+
 @pytest.fixture
 def annotator_user(db):
-    return user_create_with_role(username="ann", password=PASSWORD, role=Role.ANNOTATOR)
+    return _with_role("ann", "annotator")
 
 
 @pytest.fixture
 def qa_user(db):
-    return user_create_with_role(username="qa", password=PASSWORD, role=Role.QA_LEAD)
+    return _with_role("qa", "qa_lead")
 
 
 @pytest.fixture
 def admin_user(db):
-    return user_create_with_role(username="boss", password=PASSWORD, role=Role.ADMIN)
+    return _with_role("boss", "admin")
 
 
 @pytest.fixture
 def outsider_user(db):
     """Logged in, but in none of the three roles."""
+    from django.contrib.auth import get_user_model
+
     return get_user_model().objects.create_user(username="stranger", password=PASSWORD)
 
 
-def _client_for(user) -> Client:
+def _client_for(user):
+    from django.test import Client
+
     client = Client()
     client.force_login(user)
     return client
 
 
 @pytest.fixture
-def annotator_client(annotator_user) -> Client:
+def annotator_client(annotator_user):
     return _client_for(annotator_user)
 
 
 @pytest.fixture
-def qa_client(qa_user) -> Client:
+def qa_client(qa_user):
     return _client_for(qa_user)
 
 
 @pytest.fixture
-def admin_client_(admin_user) -> Client:
+def admin_client_(admin_user):
     return _client_for(admin_user)
 
 
 @pytest.fixture
-def outsider_client(outsider_user) -> Client:
+def outsider_client(outsider_user):
     return _client_for(outsider_user)
 
 

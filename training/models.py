@@ -77,8 +77,8 @@ def load_pretrained(model: nn.Module, path: str | Path) -> set[str]:
     """Load a local state dict into ``model``, skipping tensors whose shape differs (the old head).
 
     Accepts a bare state dict or a checkpoint holding one under ``model``/``state_dict``, with or
-    without a DDP ``module.`` prefix. Returns the keys loaded; raises ValueError when nothing in
-    the file fits the model.
+    without a DDP ``module.`` prefix. Returns the keys loaded; raises ValueError when less than
+    half of the model's tensors are found in the file (another architecture, most likely).
     """
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
@@ -94,8 +94,10 @@ def load_pretrained(model: nn.Module, path: str | Path) -> set[str]:
     state = _strip_prefixes(loaded)
     own = model.state_dict()
     fitting = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
-    if not fitting:
-        raise ValueError(f"no tensor in {path} matches the model; is it a different architecture?")
+    if len(fitting) < len(own) / 2:
+        raise ValueError(
+            f"only {len(fitting)} of the model's {len(own)} tensors match {path}; is it a different architecture?"
+        )
     skipped = sorted(k for k in state if k not in fitting)
     missing = sorted(k for k in own if k not in fitting)
     model.load_state_dict(fitting, strict=False)

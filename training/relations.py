@@ -272,7 +272,7 @@ def _contested_kept(
     rows = np.flatnonzero(remaining.any(axis=1))
     while rows.size:
         ranked = np.where(remaining[rows], scores[rows], -np.inf)
-        label = np.argmin(ranked, axis=1)  # first maximum: ties go to the lower column
+        label = np.argmax(ranked, axis=1)  # first maximum: ties go to the lower column
         remaining[rows, label] = False
         kept_rows = kept[rows]
         accept = ~kept_rows[np.arange(rows.size), label] & ~(kept_rows & conflicts[label]).any(axis=1)

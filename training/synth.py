@@ -523,30 +523,28 @@ def _people(c: _Canvas, truth: set[str]) -> None:
 
 
 def _cat(c: _Canvas, folded: bool) -> None:
-    x, y = c.spot(0.45, 0.7)
-    r = c.px(c.u(0.1, 0.14))
+    x, y = c.spot(0.45, 0.68)
+    r = c.px(c.u(0.12, 0.16))
     fur = c.colour([(225, 140, 60), (150, 150, 160), (235, 215, 175)], 15)
+    stripe = (fur[0] // 2, fur[1] // 2, fur[2] // 2)
+    c.path(x, y, r, [(1.0, 1.5), (1.6, 1.2), (1.7, 0.5)], fur, max(2, round(0.25 * r)))  # tail
     c.oval(x, y, r, (-1.1, 0.5, 1.1, 1.9), fur)
-    for sx in (-1, 1):
-        if not folded:
+    for dx in (-0.5, 0.0, 0.5):  # tabby stripes on the back
+        c.path(x, y, r, [(dx - 0.1, 0.7), (dx + 0.1, 1.4)], stripe, c.line)
+    if not folded:
+        for sx in (-1, 1):
             c.poly(x, y, r, [(0.95, -0.3), (0.7, -1.45), (0.15, -0.85)], fur, sx)
     c.disc(x, y, r, fur)
     for sx in (-1, 1):
-        if folded:  # ears folded forward and down, with a light fold line: a visual refinement of cat
-            c.poly(
-                x,
-                y,
-                r,
-                [(0.85, -0.75), (0.2, -1.05), (0.5, -0.35)],
-                (fur[0] * 2 // 3, fur[1] * 2 // 3, fur[2] // 2),
-                sx,
-            )
-            c.path(x, y, r, [(0.75, -0.7), (0.3, -0.9)], (120, 220, 255), c.line, sx)
-        c.oval(x, y, r, (0.23, -0.25, 0.57, 0.1), (70, 200, 70), sx)
-        c.path(x, y, r, [(0.4, -0.2), (0.4, 0.05)], (0, 0, 0), 1, sx)
+        if folded:  # ears folded forward and down, flat dark caps with a bright fold line: a refinement of cat
+            c.oval(x, y, r, (0.15, -1.15, 0.95, -0.6), stripe, sx)
+            c.path(x, y, r, [(0.25, -0.82), (0.85, -0.9)], (120, 230, 255), c.line + 1, sx)
+        c.oval(x, y, r, (0.2, -0.3, 0.6, 0.1), (70, 210, 70), sx)
+        c.path(x, y, r, [(0.4, -0.25), (0.4, 0.05)], (0, 0, 0), c.line, sx)
         c.path(x, y, r, [(0.25, 0.35), (1.3, 0.25)], (250, 250, 250), 1, sx)
         c.path(x, y, r, [(0.25, 0.35), (1.3, 0.45)], (250, 250, 250), 1, sx)
-    c.poly(x, y, r, [(-0.12, 0.2), (0.12, 0.2), (0, 0.35)], (240, 120, 150))
+    c.path(x, y, r, [(-0.2, -0.85), (0, -0.55), (0.2, -0.85)], stripe, c.line)  # the tabby M on the forehead
+    c.poly(x, y, r, [(-0.15, 0.18), (0.15, 0.18), (0, 0.36)], (240, 120, 150))
 
 
 def _dog(c: _Canvas) -> None:
@@ -590,11 +588,12 @@ def _car(c: _Canvas) -> None:
 
 def _bicycle(c: _Canvas) -> None:
     x, y = c.spot(0.58, 0.75)
-    r = c.px(c.u(0.12, 0.16))
+    r = c.px(c.u(0.13, 0.17))
     frame = c.colour([(30, 160, 200), (220, 60, 150), (250, 120, 20)], 15)
     w = c.line + 1
     for sx in (-1, 1):
-        c.ring(x + sx * 1.15 * r, y, r, (20, 20, 20), w)
+        c.ring(x + sx * 1.15 * r, y, r, (20, 20, 20), w + 1)
+        c.disc(x + sx * 1.15 * r, y, 0.15 * r, (150, 150, 150))
     c.path(x, y, r, [(-1.15, 0), (-0.35, -1.1), (0, 0), (-1.15, 0)], frame, w)
     c.path(x, y, r, [(-0.35, -1.1), (0.8, -1.1), (0, 0)], frame, w)
     c.path(x, y, r, [(0.8, -1.1), (1.15, 0)], frame, w)
@@ -618,7 +617,7 @@ def _cake(c: _Canvas) -> None:
 
 def _fruit(c: _Canvas) -> None:
     x, y = c.spot(0.5, 0.75)
-    r = c.px(c.u(0.05, 0.07))
+    r = c.px(c.u(0.065, 0.085))
     bowl = c.colour([(250, 250, 250), (140, 90, 40)])
     c.draw.chord((x - 3.2 * r, y - 1.5 * r, x + 3.2 * r, y + 2.0 * r), 0, 180, fill=bowl)
     for k in range(c.count(3, 5)):
@@ -632,8 +631,8 @@ def _flower(c: _Canvas) -> None:
     petal = c.colour([(240, 110, 170), (170, 90, 220), (230, 40, 60), (250, 250, 250)], 15)
     for _ in range(c.count(1, 3)):
         x, y = c.spot(0.35, 0.7)
-        r = c.px(c.u(0.04, 0.06))
-        c.path(x, y, r, [(0, 0), (c.u(-0.5, 0.5), 4)], (40, 140, 40), c.line)
+        r = c.px(c.u(0.05, 0.07))
+        c.path(x, y, r, [(0, 0), (c.u(-0.5, 0.5), 4)], (40, 140, 40), c.line + 1)
         for k in range(6):
             c.disc(x + 1.1 * r * math.cos(k * math.pi / 3), y + 1.1 * r * math.sin(k * math.pi / 3), 0.75 * r, petal)
         c.disc(x, y, 0.6 * r, (250, 210, 30))
@@ -754,9 +753,12 @@ def render(truth: set[str], rng: np.random.Generator, size: int) -> Image.Image:
     elif "receipt" in truth:
         anchor = _receipt(c)
     _trees(c, truth)
+    if "fireworks" in truth:
+        _fireworks(c)
+    if "birthday" in truth:
+        _birthday(c)
+    _people(c, truth)  # before the objects: a cat in front of a person is seen, the reverse would hide it
     painters: tuple[tuple[str, Callable[[_Canvas], None]], ...] = (
-        ("fireworks", _fireworks),
-        ("birthday", _birthday),
         ("car", _car),
         ("bicycle", _bicycle),
         ("flower", _flower),
@@ -769,7 +771,6 @@ def render(truth: set[str], rng: np.random.Generator, size: int) -> Image.Image:
             paint(c)
     if "cat" in truth:
         _cat(c, folded="fold_eared_cat" in truth)
-    _people(c, truth)  # late, so the small glasses on a face are not painted over
     if "bird" in truth:
         _bird(c)
     if "qr_code" in truth:

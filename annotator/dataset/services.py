@@ -29,10 +29,19 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import psycopg
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from annotator.dataset.importing.staging import bulk_session_tune, copy_rows, raw_cursor, temp_table_create
+from annotator.dataset.importing.staging import (
+    SetBasedForeignKeys,
+    bulk_session_tune,
+    copy_rows,
+    fk_rows_lock,
+    raw_cursor,
+    temp_table_create,
+)
 from annotator.dataset.models import HistorySource, ImageLabel, LabelHistory, LabelState
 from annotator.taxonomy.closure import TaxonomyGraph
 from annotator.taxonomy.models import Label
@@ -246,15 +255,41 @@ def image_labels_bulk_set_staged(
             "kept_decisions": by_action.get("k", (0, 0, 0))[0],
             "conflicts": sum(v[1] for v in by_action.values()),
         }
-        if created[0]:
-            cur.execute(
-                """INSERT INTO dataset_imagelabel (image_id, label_id, state, source, updated_at)
-                   SELECT image_id, label_id, state, source, now() FROM tt_truth_diff WHERE action = 'c'
-                   ON CONFLICT (image_id, label_id) DO NOTHING"""
+        if created[0] or changed[0]:
+            _truth_write(
+                cur, created=created[0], changed=changed[0], source_ref=source_ref, user_id=user_id, reason=reason
             )
-            if cur.rowcount != created[0]:
-                raise ConcurrentLabelChange(f"{created[0] - cur.rowcount} labels were set by someone else meanwhile")
-        if changed[0]:
+        cur.execute("DROP TABLE tt_truth_diff")
+    logger.info("truth %s: %s", source_ref, counts)
+    return counts
+
+
+def _truth_write(
+    cur: psycopg.Cursor[Any], *, created: int, changed: int, source_ref: str, user_id: int | None, reason: str
+) -> None:
+    """Apply tt_truth_diff's creates and updates and write their history rows."""
+    fks = SetBasedForeignKeys(cur, rows=created + changed)
+    if fks.active:
+        missing = fk_rows_lock(
+            cur, table="dataset_image", ids_query="SELECT image_id FROM tt_truth_diff WHERE action IN ('c', 'u')"
+        )
+        missing += fk_rows_lock(
+            cur, table="taxonomy_label", ids_query="SELECT label_id FROM tt_truth_diff WHERE action IN ('c', 'u')"
+        )
+        if user_id is not None:
+            missing += fk_rows_lock(cur, table=get_user_model()._meta.db_table, ids_query="SELECT %s", params=[user_id])
+        if missing:
+            raise ConcurrentLabelChange(f"{missing} images, labels or users were deleted meanwhile")
+    with fks:
+        if created:
+            try:
+                cur.execute(
+                    """INSERT INTO dataset_imagelabel (image_id, label_id, state, source, updated_at)
+                       SELECT image_id, label_id, state, source, now() FROM tt_truth_diff WHERE action = 'c'"""
+                )
+            except psycopg.errors.UniqueViolation as exc:
+                raise ConcurrentLabelChange("labels were set by someone else meanwhile") from exc
+        if changed:
             # The old state and source in the condition: a row changed since the diff is not overwritten.
             cur.execute(
                 """UPDATE dataset_imagelabel il SET state = d.state, source = d.source, updated_at = now()
@@ -262,20 +297,14 @@ def image_labels_bulk_set_staged(
                    WHERE d.action = 'u' AND il.image_id = d.image_id AND il.label_id = d.label_id
                      AND il.state = d.old_state AND il.source = d.old_source"""
             )
-            if cur.rowcount != changed[0]:
-                raise ConcurrentLabelChange(
-                    f"{changed[0] - cur.rowcount} labels were changed by someone else meanwhile"
-                )
-        if created[0] or changed[0]:
-            cur.execute(
-                """INSERT INTO dataset_labelhistory
-                       (image_id, label_id, old_state, new_state, source, source_ref, user_id, reason, created_at)
-                   SELECT d.image_id, d.label_id, d.old_state, d.state, d.source, %(ref)s, %(user)s,
-                          CASE WHEN d.via IS NULL THEN %(reason)s ELSE left('implied by ' || l.key, 500) END, now()
-                   FROM tt_truth_diff d LEFT JOIN taxonomy_label l ON l.id = d.via
-                   WHERE d.action IN ('c', 'u')""",
-                {"ref": source_ref[:200], "user": user_id, "reason": reason[:_REASON_MAX]},
-            )
-        cur.execute("DROP TABLE tt_truth_diff")
-    logger.info("truth %s: %s", source_ref, counts)
-    return counts
+            if cur.rowcount != changed:
+                raise ConcurrentLabelChange(f"{changed - cur.rowcount} labels were changed by someone else meanwhile")
+        cur.execute(
+            """INSERT INTO dataset_labelhistory
+                   (image_id, label_id, old_state, new_state, source, source_ref, user_id, reason, created_at)
+               SELECT d.image_id, d.label_id, d.old_state, d.state, d.source, %(ref)s, %(user)s,
+                      CASE WHEN d.via IS NULL THEN %(reason)s ELSE left('implied by ' || l.key, 500) END, now()
+               FROM tt_truth_diff d LEFT JOIN taxonomy_label l ON l.id = d.via
+               WHERE d.action IN ('c', 'u')""",
+            {"ref": source_ref[:200], "user": user_id, "reason": reason[:_REASON_MAX]},
+        )

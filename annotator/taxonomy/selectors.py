@@ -8,7 +8,7 @@ from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.shortcuts import get_object_or_404
 
 from annotator.taxonomy.closure import TaxonomyGraph
-from annotator.taxonomy.models import Label, LabelRelation
+from annotator.taxonomy.models import GuidelineExample, Label, LabelRelation
 from annotator.taxonomy.validation import Relation
 
 # The picker asks while the user types; a few dozen matches is all it can show.
@@ -145,7 +145,7 @@ class LabelDetail:
     children: list[Label]
     closure: list[Label]
     relations: list[RelationView]
-    examples: list[object]
+    examples: list[GuidelineExample]
 
 
 def label_detail_get(*, key: str) -> LabelDetail:

@@ -109,15 +109,15 @@ def _merge(state: TaxonomyState, parsed: TaxonomyData) -> tuple[dict[str, str | 
         if entry.parent is not None and entry.parent not in parents
     ]
     relations = set(state.relations)
-    for entry in parsed.relations:
-        unknown = [name for name in ("src", "dst") if getattr(entry, name) not in parents]
+    for relation in parsed.relations:
+        unknown = [name for name in ("src", "dst") if getattr(relation, name) not in parents]
         for name in unknown:
             problems.append(
-                f"relations[{entry.index}] field {name!r}: unknown label {getattr(entry, name)!r} "
+                f"relations[{relation.index}] field {name!r}: unknown label {getattr(relation, name)!r} "
                 "(neither in the file nor in the database)"
             )
-        if not unknown and _stored_as(relations, (entry.kind, entry.src, entry.dst)) is None:
-            relations.add((entry.kind, entry.src, entry.dst))
+        if not unknown and _stored_as(relations, (relation.kind, relation.src, relation.dst)) is None:
+            relations.add((relation.kind, relation.src, relation.dst))
     return parents, relations, problems
 
 
@@ -205,16 +205,19 @@ def _write(parsed: TaxonomyData, *, source: str, dry_run: bool) -> TaxonomyLoadR
     new_relations: dict[Relation, LabelRelation] = {}
     updated_relations: dict[int, LabelRelation] = {}
     relations_unchanged = 0
-    for entry in parsed.relations:
-        triple = (entry.kind, entry.src, entry.dst)
+    for relation in parsed.relations:
+        triple = (relation.kind, relation.src, relation.dst)
         known = set(stored_keys) | set(new_relations)
         form = _stored_as(known, triple)
         if form is None:
             new_relations[triple] = LabelRelation(
-                kind=entry.kind, src_id=id_by_key[entry.src], dst_id=id_by_key[entry.dst], note=entry.note or ""
+                kind=relation.kind,
+                src_id=id_by_key[relation.src],
+                dst_id=id_by_key[relation.dst],
+                note=relation.note or "",
             )
-        elif form in stored_keys and entry.note is not None and stored_keys[form].note != entry.note:
-            stored_keys[form].note = entry.note
+        elif form in stored_keys and relation.note is not None and stored_keys[form].note != relation.note:
+            stored_keys[form].note = relation.note
             updated_relations[stored_keys[form].id] = stored_keys[form]
         else:
             relations_unchanged += 1

@@ -155,7 +155,8 @@ def taxonomy_data_parse(data: Mapping[str, Any], *, source: str) -> TaxonomyData
             continue
         if entry.key in first_index:
             problems.append(
-                f"labels[{index}] field 'key': {entry.key!r} appears twice (first at labels[{first_index[entry.key]}])"
+                f"labels[{index}] ({entry.key}) field 'key': {entry.key!r} appears twice "
+                f"(first at labels[{first_index[entry.key]}])"
             )
             continue
         first_index[entry.key] = index
@@ -203,7 +204,7 @@ def _label_entry_parse(index: int, raw: object, problems: list[str]) -> LabelEnt
         return None
     return LabelEntry(
         index=index,
-        key=key,
+        key=str(key),
         name_en=raw["name_en"],
         name_zh=raw.get("name_zh"),
         parent=parent,
@@ -235,9 +236,9 @@ def _relation_entry_parse(index: int, raw: object, problems: list[str]) -> Relat
     if len(problems) > before:
         return None
     if raw["src"] == raw["dst"]:
-        problems.append(f"{where}: {raw['src']!r} cannot {relation_verb(kind)} itself")
+        problems.append(f"{where}: {raw['src']!r} cannot {relation_verb(str(kind))} itself")
         return None
-    return RelationEntry(index=index, kind=kind, src=raw["src"], dst=raw["dst"], note=raw.get("note"))
+    return RelationEntry(index=index, kind=str(kind), src=raw["src"], dst=raw["dst"], note=raw.get("note"))
 
 
 def _check_string(

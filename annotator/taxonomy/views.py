@@ -36,7 +36,8 @@ def label_detail(request: HttpRequest, key: str) -> HttpResponse:
 
 
 class LabelOutputSerializer(serializers.ModelSerializer):
-    parent = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    # "parent" is also Field.parent (the enclosing serializer) in the DRF stubs.
+    parent = serializers.SlugRelatedField(slug_field="key", read_only=True)  # type: ignore[assignment,var-annotated]
 
     class Meta:
         model = Label

@@ -39,19 +39,27 @@ def oi_write(tmp_path: Path, rows: list[str], *, header: str = OI_HEADER, images
     return labels
 
 
-def oi_import(tmp_path: Path, *, hierarchy: bool = True, mapping: Path | None = None, **files: Path) -> str:
-    """Run import_openimages on tmp_path's labels.csv and images; returns its stdout."""
+def oi_import(
+    tmp_path: Path,
+    *,
+    hierarchy: Path | bool = True,
+    mapping: Path | None = None,
+    labels: Path | None = None,
+    classes: Path = CLASSES,
+    images_root: Path | None = None,
+) -> str:
+    """Run import_openimages on tmp_path's labels.csv and images (or the files given); returns its stdout."""
     out = StringIO()
     args = [
         "--labels",
-        str(files.get("labels", tmp_path / "labels.csv")),
+        str(labels or tmp_path / "labels.csv"),
         "--classes",
-        str(files.get("classes", CLASSES)),
+        str(classes),
         "--images-root",
-        str(files.get("images_root", tmp_path / "images")),
+        str(images_root or tmp_path / "images"),
     ]
     if hierarchy:
-        args += ["--hierarchy", str(files.get("hierarchy", HIERARCHY))]
+        args += ["--hierarchy", str(HIERARCHY if hierarchy is True else hierarchy)]
     if mapping is not None:
         args += ["--mapping", str(mapping)]
     call_command("import_openimages", *args, stdout=out, stderr=StringIO())

@@ -102,11 +102,10 @@ def test_requeue_moves_only_failed_jobs_and_only_once(queued, django_capture_on_
 
 @pytest.mark.django_db
 def test_enqueue_waits_for_the_commit(queued, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with transaction.atomic():
-            job = ImportJob.objects.create(kind=ImportJob.Kind.CSV)
-            import_job_enqueue(job_id=job.id)
-            assert queued == []  # a worker must not see a job that is not committed
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        job = ImportJob.objects.create(kind=ImportJob.Kind.CSV)
+        import_job_enqueue(job_id=job.id)
+        assert queued == []  # a worker must not see a job that is not committed
     assert len(callbacks) == 1
     assert queued == [job.id]
 

@@ -27,7 +27,9 @@ def _label(key: str, en: str, zh: str, parent: str | None, **extra: Any) -> dict
 SAMPLE_TAXONOMY: dict[str, Any] = {
     "labels": [
         _label("animal", "Animal", "动物", None),
-        _label("cat", "Cat", "猫", "animal", guideline="Any **domestic** cat.\n\n![a cat](https://example.org/cat.jpg)"),
+        _label(
+            "cat", "Cat", "猫", "animal", guideline="Any **domestic** cat.\n\n![a cat](https://example.org/cat.jpg)"
+        ),
         _label("fold_eared_cat", "Scottish fold cat", "折耳猫", "cat"),
         _label("dog", "Dog", "狗", "animal"),
         _label("art", "Art", "艺术", None),

@@ -8,9 +8,10 @@
 - ``origin`` (default ``crawled``): the Image.Origin of images not seen before;
 - ``source_name`` (default ``crawl:<label key>``): the name of the EvidenceSource.
 
-Every image becomes Evidence of the label from the EvidenceSource ``crawl:<source_name>``
-with a null score and the folder's name as keyword (usually the search keyword). Nothing
-here is truth: no ImageLabel or LabelHistory row is written. See docs/imports-ui.md.
+Every image becomes Evidence of the label from the EvidenceSource of kind ``crawl`` named
+``source_name``, with a null score and the folder's name as keyword (usually the search
+keyword). Nothing here is truth: no ImageLabel or LabelHistory row is written. See
+docs/imports-ui.md.
 """
 
 from __future__ import annotations

@@ -80,7 +80,8 @@ def run(*, ctx: ImportContext) -> dict[str, int]:
         counts["human_rows"] = counts["rows"] - counts["machine_rows"]
 
         report("images", 0, 0)
-        cur.execute(f"SELECT imageid FROM {_STAGE} GROUP BY imageid")
+        # ImageID order: the first bad image reported is the same on every run.
+        cur.execute(f"SELECT imageid FROM {_STAGE} GROUP BY imageid ORDER BY imageid")
         image_ids = [row[0] for row in cur]
         specs = (
             ImageSpec(

@@ -168,8 +168,8 @@ def _inspect(path: str, max_pixels: int) -> _Checked | str:
                 # DCT scaling: all entropy-coded data is still decoded (see module docstring).
                 img.draft(None, (max(1, width // 8), max(1, height // 8)))
             img.load()
-    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
-        return _bomb(0, 0, max_pixels)
+    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
+        return f"decompression bomb: {exc} (LABELLOOP_MAX_IMAGE_PIXELS)"
     except UnidentifiedImageError:
         return "not an image (no image format recognises it)"
     except Exception as exc:  # a decoder boundary: any failure means the file is damaged
@@ -178,8 +178,10 @@ def _inspect(path: str, max_pixels: int) -> _Checked | str:
 
 
 def _bomb(width: int, height: int, max_pixels: int) -> str:
-    size = f"{width}x{height} = {width * height} pixels" if width else "too many pixels"
-    return f"decompression bomb: {size}, the limit is {max_pixels} (LABELLOOP_MAX_IMAGE_PIXELS)"
+    return (
+        f"decompression bomb: {width}x{height} = {width * height} pixels, "
+        f"the limit is {max_pixels} (LABELLOOP_MAX_IMAGE_PIXELS)"
+    )
 
 
 def _check_all(located: list[_Located], *, progress: ProgressFn, done_before: int, total: int) -> list[_Checked]:

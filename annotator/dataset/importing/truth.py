@@ -7,9 +7,16 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
-from annotator.dataset.importing.staging import bulk_session_tune, copy_rows, raw_cursor, temp_table_create
+from annotator.dataset.importing.staging import (
+    SetBasedForeignKeys,
+    bulk_session_tune,
+    copy_rows,
+    fk_rows_lock,
+    raw_cursor,
+    temp_table_create,
+)
 from annotator.dataset.models import EvidenceSource, HistorySource
-from annotator.dataset.services import image_labels_bulk_set
+from annotator.dataset.services import ConcurrentLabelChange, image_labels_bulk_set
 from annotator.taxonomy.closure import TaxonomyGraph
 
 logger = logging.getLogger(__name__)
@@ -67,30 +74,39 @@ def apply_evidence_staged(*, table: str, source: EvidenceSource) -> dict[str, in
     with raw_cursor() as cur:
         bulk_session_tune(cur)
         cur.execute(f"ANALYZE {table}")
-        cur.execute(
-            f"""WITH up AS (
-                  INSERT INTO dataset_evidence (image_id, label_id, source_id, score, keyword, created_at)
-                  SELECT DISTINCT ON (image_id, label_id) image_id, label_id, %(source)s, score, left(keyword, 300),
-                         now()
-                  FROM {table} ORDER BY image_id, label_id, score DESC NULLS LAST
-                  ON CONFLICT (image_id, label_id, source_id) DO UPDATE
-                    SET score = EXCLUDED.score, keyword = EXCLUDED.keyword
-                    WHERE dataset_evidence.score IS DISTINCT FROM EXCLUDED.score
-                       OR dataset_evidence.keyword <> EXCLUDED.keyword
-                  RETURNING (xmax = 0) AS created)
-                SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM up""",
-            {"source": source.pk},
-        )
+        cur.execute(f"SELECT count(*) FROM (SELECT DISTINCT image_id, label_id FROM {table}) d")
+        distinct_row = cur.fetchone()
+        assert distinct_row is not None
+        distinct = int(distinct_row[0])
+        fks = SetBasedForeignKeys(cur, rows=distinct)
+        if fks.active:
+            missing = fk_rows_lock(cur, table="dataset_image", ids_query=f"SELECT image_id FROM {table}")
+            missing += fk_rows_lock(cur, table="taxonomy_label", ids_query=f"SELECT label_id FROM {table}")
+            missing += fk_rows_lock(cur, table="dataset_evidencesource", ids_query="SELECT %s", params=[source.pk])
+            if missing:
+                raise ConcurrentLabelChange(f"{missing} images, labels or sources were deleted meanwhile")
+        with fks:
+            cur.execute(
+                f"""WITH up AS (
+                      INSERT INTO dataset_evidence (image_id, label_id, source_id, score, keyword, created_at)
+                      SELECT DISTINCT ON (image_id, label_id) image_id, label_id, %(source)s, score,
+                             left(keyword, 300), now()
+                      FROM {table} ORDER BY image_id, label_id, score DESC NULLS LAST
+                      ON CONFLICT (image_id, label_id, source_id) DO UPDATE
+                        SET score = EXCLUDED.score, keyword = EXCLUDED.keyword
+                        WHERE dataset_evidence.score IS DISTINCT FROM EXCLUDED.score
+                           OR dataset_evidence.keyword <> EXCLUDED.keyword
+                      RETURNING (xmax = 0) AS created)
+                    SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM up""",
+                {"source": source.pk},
+            )
         row = cur.fetchone()
         assert row is not None
         created, updated = row
-        cur.execute(f"SELECT count(*) FROM (SELECT DISTINCT image_id, label_id FROM {table}) d")
-        distinct = cur.fetchone()
-        assert distinct is not None
     counts = {
         "evidence_created": created,
         "evidence_updated": updated,
-        "evidence_unchanged": distinct[0] - created - updated,
+        "evidence_unchanged": distinct - created - updated,
     }
     logger.info("evidence %s: %s", source, counts)
     return counts

@@ -1,0 +1,198 @@
+"""Manifest and taxonomy reading, targets and masks, transforms, unreadable images.
+
+Also home of the tiny synthetic dataset the other training tests use (:func:`make_tiny_dataset`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from training.config import TrainConfig, default_config
+from training.data import (
+    DataError,
+    MultiLabelDataset,
+    collate_skip_unreadable,
+    eval_transform,
+    load_taxonomy,
+    read_manifest,
+    taxonomy_label_keys,
+    train_transform,
+)
+
+COLORS = {"red": (230, 20, 20), "green": (20, 200, 20), "blue": (20, 20, 230)}
+TAXONOMY = {
+    "labels": [
+        {"key": "color", "name_en": "Color", "name_zh": "颜色", "parent": None},
+        {"key": "red", "name_en": "Red", "name_zh": "红", "parent": "color"},
+        {"key": "green", "name_en": "Green", "name_zh": "绿", "parent": "color"},
+        {"key": "blue", "name_en": "Blue", "name_zh": "蓝", "parent": "color"},
+        {"key": "dark", "name_en": "Dark", "name_zh": "暗", "parent": None},
+        {"key": "light", "name_en": "Light", "name_zh": "亮", "parent": None, "extra": "fields are fine"},
+    ],
+    "relations": [{"kind": "excludes", "src": "dark", "dst": "light"}],
+}
+KEYS = [label["key"] for label in TAXONOMY["labels"]]
+
+
+@dataclass
+class TinyDataset:
+    """Paths of a generated dataset: images under ``root``, ``manifest``, ``taxonomy``."""
+
+    root: Path
+    manifest: Path
+    taxonomy: Path
+    records: list[dict[str, Any]]
+
+
+def make_tiny_dataset(root: Path, n: int = 48, *, size: int = 40, seed: int = 0, val_every: int = 4) -> TinyDataset:
+    """Dark or light squares with red/green/blue patches; labels say which (every ``val_every``-th is val)."""
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    taxonomy = root / "taxonomy.json"
+    taxonomy.write_text(json.dumps(TAXONOMY, ensure_ascii=False), encoding="utf-8")
+    records = []
+    for i in range(n):
+        dark = bool(rng.random() < 0.5)
+        pixels = np.full((size, size, 3), 30 if dark else 220, np.uint8)
+        labels = ["dark" if dark else "light"]
+        for name, rgb in COLORS.items():
+            if rng.random() < 0.4:
+                labels.append(name)
+                y, x = rng.integers(0, size - size // 2, 2)
+                pixels[y : y + size // 2, x : x + size // 2] = rgb
+        if any(name in labels for name in COLORS):
+            labels.append("color")
+        Image.fromarray(pixels).save(root / "images" / f"{i:04d}.jpg", quality=95)
+        records.append({"image": f"images/{i:04d}.jpg", "labels": labels, "split": "val" if i % val_every == 0 else "train"})
+    manifest = root / "manifest.jsonl"
+    write_manifest(manifest, records)
+    return TinyDataset(root, manifest, taxonomy, records)
+
+
+def write_manifest(path: Path, records: list[dict[str, Any]]) -> None:
+    """Write records as JSON Lines."""
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+
+
+def tiny_config(**changes: Any) -> TrainConfig:
+    """A configuration that trains the tiny CNN on the CPU in about a second per epoch."""
+    settings: dict[str, Any] = {
+        "backbone": "tiny_cnn", "image_size": 32, "batch_size": 8, "epochs": 2, "num_workers": 0, "lr": 0.05,
+        "device": "cpu", "progress_every": 1, "warmup_epochs": 0.5, "crop_scale_min": 0.5,
+    }  # fmt: skip
+    settings.update(changes)
+    return default_config(**settings)
+
+
+def test_targets_follow_taxonomy_order(tmp_path: Path) -> None:
+    data = make_tiny_dataset(tmp_path, n=8)
+    keys = taxonomy_label_keys(load_taxonomy(data.taxonomy))
+    assert keys == KEYS
+    manifest = read_manifest(data.manifest, keys)
+    dense = manifest.targets(len(keys))
+    for i, record in enumerate(data.records):
+        assert manifest.image(i) == record["image"]
+        assert {keys[j] for j in np.flatnonzero(dense[i])} == set(record["labels"])
+    dataset = MultiLabelDataset(manifest, data.root, len(keys), eval_transform(tiny_config()))
+    item = dataset[3]
+    assert item is not None
+    assert torch.equal(item["target"], torch.from_numpy(dense[3]).float())
+    assert torch.equal(item["mask"], torch.ones(len(keys)))
+
+
+def test_subset_keeps_each_record(tmp_path: Path) -> None:
+    data = make_tiny_dataset(tmp_path, n=12)
+    manifest = read_manifest(data.manifest, KEYS)
+    val = manifest.subset(manifest.indices_of("val"))
+    assert len(val) == 3
+    for row, original in enumerate(manifest.indices_of("val")):
+        assert val.image(row) == manifest.image(int(original))
+        assert val.positives(row).tolist() == manifest.positives(int(original)).tolist()
+    assert len(manifest.subset(manifest.indices_of("train"))) == 9
+
+
+def test_unknown_label_names_the_manifest_line(tmp_path: Path) -> None:
+    data = make_tiny_dataset(tmp_path, n=4)
+    records = [dict(r) for r in data.records]
+    records[2]["labels"] = ["red", "kitten"]
+    write_manifest(data.manifest, records)
+    with pytest.raises(DataError, match=r"line 3: labels 'kitten' not in the taxonomy"):
+        read_manifest(data.manifest, KEYS)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{not json", "line 1: not valid JSON"),
+        ('{"labels": []}', "line 1: missing 'image'"),
+        ('{"image": "a.jpg", "labels": [], "split": "test"}', "line 1: split 'test' is not one of train, val"),
+        ('{"image": "a.jpg", "labels": ["red"], "negatives": ["red"], "split": "train"}', "listed both"),
+        ('{"image": "a.jpg", "labels": "red", "split": "train"}', "must be a list"),
+    ],
+)
+def test_bad_manifest_lines(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "m.jsonl"
+    path.write_text(line + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=message):
+        read_manifest(path, KEYS)
+
+
+def test_prediction_manifest_needs_no_known_labels(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    write_manifest(path, [{"image": "a.jpg", "labels": ["whatever"], "split": "val"}])
+    assert read_manifest(path, None).image(0) == "a.jpg"
+
+
+def test_bad_taxonomy(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"labels": [{"key": "a"}, {"key": "a"}]}), encoding="utf-8")
+    with pytest.raises(DataError, match="'a' appears twice"):
+        load_taxonomy(path)
+
+
+def test_unknown_as_ignore_masks_unverified_labels(tmp_path: Path) -> None:
+    data = make_tiny_dataset(tmp_path, n=2)
+    write_manifest(data.manifest, [{**data.records[0], "labels": ["red"], "negatives": ["blue", "dark"]}])
+    manifest = read_manifest(data.manifest, KEYS)
+    dataset = MultiLabelDataset(manifest, data.root, len(KEYS), eval_transform(tiny_config()), unknown_as="ignore")
+    item = dataset[0]
+    assert item is not None
+    assert item["target"].tolist() == [0, 1, 0, 0, 0, 0]
+    assert item["mask"].tolist() == [0, 1, 0, 1, 1, 0]
+
+
+def test_transforms_give_the_configured_size(tmp_path: Path) -> None:
+    config = tiny_config(image_size=24)
+    image = Image.new("RGB", (50, 30), (200, 10, 10))
+    assert train_transform(config)(image).shape == (3, 24, 24)
+    out = eval_transform(config)(image)
+    assert out.shape == (3, 24, 24) and out.dtype == torch.float32
+
+
+def test_unreadable_images_are_skipped_and_counted(tmp_path: Path) -> None:
+    data = make_tiny_dataset(tmp_path, n=8)
+    (data.root / "images" / "0001.jpg").write_bytes(b"this is not a jpeg")
+    (data.root / "images" / "0005.jpg").unlink()
+    truncated = (data.root / "images" / "0006.jpg").read_bytes()
+    (data.root / "images" / "0006.jpg").write_bytes(truncated[: len(truncated) // 3])
+    manifest = read_manifest(data.manifest, KEYS)
+    dataset = MultiLabelDataset(manifest, data.root, len(KEYS), eval_transform(tiny_config()))
+    loader = DataLoader(dataset, batch_size=4, collate_fn=collate_skip_unreadable)
+    batches = list(loader)
+    assert sum(b["skipped"] for b in batches) == 3
+    seen = torch.cat([b["index"] for b in batches]).tolist()
+    assert seen == [0, 2, 3, 4, 7]
+
+
+def test_all_unreadable_batch_is_empty() -> None:
+    batch = collate_skip_unreadable([None, None])
+    assert batch["skipped"] == 2 and batch["index"].numel() == 0
