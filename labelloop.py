@@ -277,8 +277,11 @@ class Supervisor:
         if not self.debug:
             self.env.setdefault("SESSION_COOKIE_SECURE", "0")  # plain http on this machine
             self.env.setdefault("CSRF_COOKIE_SECURE", "0")
-        if "ALLOWED_HOSTS" not in self.env and args.host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::"):
-            self.env["ALLOWED_HOSTS"] = f"{args.host},127.0.0.1,localhost"
+        if "ALLOWED_HOSTS" not in self.env:
+            if args.host in ("0.0.0.0", "::"):
+                say("listening on every interface: set ALLOWED_HOSTS to the names clients use for this machine")
+            elif args.host not in ("127.0.0.1", "localhost", "::1"):
+                self.env["ALLOWED_HOSTS"] = f"{args.host},127.0.0.1,localhost"
         static_root_ensure(self.env, self.data_dir)
         self.services = EmbeddedServices.for_environment(self.data_dir, self.env)
         self.children: list[Child] = []
@@ -373,13 +376,15 @@ class Supervisor:
         order = {"web": 0, "beat": 1, "worker": 2}
         for child in sorted(self.children, key=lambda c: order.get(c.name, 9)):
             grace = STOP_GRACE_S.get(child.name, 10.0)
-            if child.name == "worker":
+            if child.name == "worker" and child.process.poll() is None:
                 # SIGTERM lets the current task finish; after the grace a cold shutdown (SIGQUIT)
                 # gives it back to the queue (acks_late), and it runs again on the next start.
-                if stop_process(child.process, timeout=grace, name=child.name) is None:
-                    continue
-                if child.process.poll() is None:
-                    stop_process(child.process, sig=signal.SIGQUIT, timeout=5, name=child.name)
+                child.process.send_signal(signal.SIGTERM)
+                try:
+                    child.process.wait(grace)
+                except subprocess.TimeoutExpired:
+                    say("the worker is still busy: cold shutdown, its task goes back to the queue")
+                    stop_process(child.process, sig=signal.SIGQUIT, timeout=10, name=child.name)
             else:
                 stop_process(child.process, timeout=grace, name=child.name)
         self.children.clear()
@@ -524,7 +529,7 @@ def summarise(results: Sequence[tuple[str, int, float]]) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python3 labelloop.py", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python3 labelloop.py", description="Run LabelLoop on this machine, or test it.")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run LabelLoop on this machine (web, worker, beat; embedded servers)")
     run.add_argument("--host", default=DEFAULT_HOST, help=f"address the web server binds (default {DEFAULT_HOST})")

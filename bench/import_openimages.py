@@ -156,7 +156,9 @@ def real_sample(work: Path, count: int) -> float:
     rng = np.random.default_rng(0)
     for n in range(count):
         small = (rng.random((96, 128, 3)) * 255).astype("uint8")
-        PILImage.fromarray(small).resize((1024, 768), PILImage.BILINEAR).save(folder / f"{n}.jpg", quality=90)
+        PILImage.fromarray(small).resize((1024, 768), PILImage.Resampling.BILINEAR).save(
+            folder / f"{n}.jpg", quality=90
+        )
     start = time.perf_counter()
     with transaction.atomic():
         register_images(folder, [ImageSpec(path=f"{n}.jpg") for n in range(count)])

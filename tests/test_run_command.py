@@ -7,6 +7,7 @@ stops it with SIGINT, checks every process is gone, and starts it again.
 from __future__ import annotations
 
 import http.cookiejar
+import io
 import json
 import os
 import re
@@ -152,6 +153,58 @@ def test_test_steps_run_ruff_mypy_and_the_whole_suite():
     assert steps["pytest"].needs_services and not steps["mypy"].needs_services
 
 
+# --------------------------------------------------------------------------- load_demo
+
+
+@pytest.mark.django_db(transaction=True)
+def test_load_demo_loads_once_and_creates_the_demo_users(tmp_path, settings):
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from annotator.accounts.services import DEMO_USERS
+    from annotator.dataset.models import Image, ImageLabel, ImportJob
+    from annotator.taxonomy.models import Label
+
+    settings.DATA_DIR = tmp_path
+    out = io.StringIO()
+    call_command("load_demo", "--images", "12", stdout=out)
+    assert "12 images" in out.getvalue()
+    assert Image.objects.count() == 12
+    assert not Image.objects.filter(split="").exists()
+    assert Label.objects.exists() and ImageLabel.objects.exists()
+    assert (tmp_path / "demo" / "labels.csv").is_file()
+    users = get_user_model().objects.filter(username__in=[u.username for u in DEMO_USERS])
+    assert users.count() == len(DEMO_USERS)
+    assert all(
+        user.check_password(demo.password)
+        for user, demo in zip(users.order_by("username"), sorted(DEMO_USERS, key=lambda d: d.username), strict=True)
+    )
+
+    labels_before = ImageLabel.objects.count()
+    out = io.StringIO()
+    call_command("load_demo", "--images", "12", stdout=out)
+    assert "already loaded" in out.getvalue()
+    assert Image.objects.count() == 12 and ImageLabel.objects.count() == labels_before
+    assert ImportJob.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_load_demo_leaves_a_database_with_other_images_alone(tmp_path, settings):
+    from django.core.management import call_command
+
+    from annotator.dataset.models import Image
+
+    settings.DATA_DIR = tmp_path
+    Image.objects.create(
+        content_hash="0" * 64, storage_root="/x", relative_path="a.jpg", size_bytes=1, width=1, height=1
+    )
+    out = io.StringIO()
+    call_command("load_demo", "--images", "5", stdout=out)
+    assert "not loaded" in out.getvalue()
+    assert Image.objects.count() == 1
+    assert not (tmp_path / "demo").exists()
+
+
 # --------------------------------------------------------------------------- compose agrees with run
 
 
@@ -293,7 +346,9 @@ def _login(base: str, username: str, password: str) -> str:
     with opener.open(f"{base}/login/") as response:
         page = response.read().decode()
         assert response.status == 200
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert found, "no CSRF token on the login page"
+    token = found.group(1)
     body = urllib.parse.urlencode({"username": username, "password": password, "csrfmiddlewaretoken": token})
     request = urllib.request.Request(f"{base}/login/", data=body.encode(), headers={"Referer": f"{base}/login/"})
     with opener.open(request) as response:

@@ -166,7 +166,7 @@ KEYS: tuple[str, ...] = tuple(spec.key for spec in LABELS)
 _PARENT: dict[str, str | None] = {spec.key: spec.parent for spec in LABELS}
 _ORDER: dict[str, int] = {key: i for i, key in enumerate(KEYS)}
 _IMPLIES: dict[str, tuple[str, ...]] = {
-    src: tuple(d for k, s, d in RELATIONS if k == "implies" and s == src) for _, src, _ in RELATIONS
+    src: tuple(d for kind, s, d in RELATIONS if kind == "implies" and s == src) for _, src, _ in RELATIONS
 }
 _LEAFISH: tuple[str, ...] = tuple(spec.key for spec in LABELS if spec.parent is not None)
 
@@ -485,8 +485,11 @@ def _trees(c: _Canvas, truth: set[str]) -> None:
         for k in range(n):
             _tree(c, c.px((k + c.u(0.1, 0.9)) / n), c.px(c.u(0.62, 0.75)), c.px(c.u(0.35, 0.55)), dark=True)
     elif "tree" in truth:
+        aside = bool(truth & {"portrait", "group_photo"})  # beside the people painted over it, not behind them
         for _ in range(c.count(1, 2)):
             x, y = c.spot(0.5, 0.7, 0.1, 0.9)
+            if aside:
+                x = c.px(c.u(0.04, 0.2) if c.rng.random() < 0.5 else c.u(0.8, 0.96))
             _tree(c, x, y + c.px(0.15), c.px(c.u(0.35, 0.5)), dark=False)
 
 

@@ -69,7 +69,7 @@ def oi_import(
 def table_counts() -> dict[str, int]:
     """Row counts of every dataset and taxonomy table, except the import job log."""
     models = [*apps.get_app_config("dataset").get_models(), *apps.get_app_config("taxonomy").get_models()]
-    return {m._meta.db_table: m.objects.count() for m in models if m is not ImportJob}
+    return {m._meta.db_table: m._default_manager.count() for m in models if m is not ImportJob}
 
 
 def labels_of(image_id: int, state: int = LabelState.POSITIVE) -> set[str]:

@@ -6,6 +6,7 @@ Also home of the tiny synthetic dataset the other training tests use (:func:`mak
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,15 @@ TAXONOMY = {
 KEYS = [label["key"] for label in TAXONOMY["labels"]]
 
 
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Run torch single-threaded: with tiny models, intra-op threads only contend on a busy 2-core box."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @dataclass
 class TinyDataset:
     """Paths of a generated dataset: images under ``root``, ``manifest``, ``taxonomy``."""
@@ -72,7 +82,9 @@ def make_tiny_dataset(root: Path, n: int = 48, *, size: int = 40, seed: int = 0,
         if any(name in labels for name in COLORS):
             labels.append("color")
         Image.fromarray(pixels).save(root / "images" / f"{i:04d}.jpg", quality=95)
-        records.append({"image": f"images/{i:04d}.jpg", "labels": labels, "split": "val" if i % val_every == 0 else "train"})
+        records.append(
+            {"image": f"images/{i:04d}.jpg", "labels": labels, "split": "val" if i % val_every == 0 else "train"}
+        )
     manifest = root / "manifest.jsonl"
     write_manifest(manifest, records)
     return TinyDataset(root, manifest, taxonomy, records)
@@ -86,9 +98,17 @@ def write_manifest(path: Path, records: list[dict[str, Any]]) -> None:
 def tiny_config(**changes: Any) -> TrainConfig:
     """A configuration that trains the tiny CNN on the CPU in about a second per epoch."""
     settings: dict[str, Any] = {
-        "backbone": "tiny_cnn", "image_size": 32, "batch_size": 8, "epochs": 2, "num_workers": 0, "lr": 0.05,
-        "device": "cpu", "progress_every": 1, "warmup_epochs": 0.5, "crop_scale_min": 0.5,
-    }  # fmt: skip
+        "backbone": "tiny_cnn",
+        "image_size": 32,
+        "batch_size": 8,
+        "epochs": 2,
+        "num_workers": 0,
+        "lr": 0.05,
+        "device": "cpu",
+        "progress_every": 1,
+        "warmup_epochs": 0.5,
+        "crop_scale_min": 0.5,
+    }
     settings.update(changes)
     return default_config(**settings)
 

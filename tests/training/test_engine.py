@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import pytest
 import torch
 import torchvision
 
-from tests.training.test_data import KEYS, make_tiny_dataset, tiny_config
+from tests.training.test_data import KEYS, make_tiny_dataset, one_thread, tiny_config  # noqa: F401 (fixture)
 from training import checkpoint as ckpt
 from training.data import MultiLabelDataset, build_loader, eval_transform, read_manifest
 from training.engine import NonFiniteLossError, build_optimizer, train_one_epoch
@@ -21,15 +20,20 @@ from training.runs import train_run
 from training.samplers import EpochSampler
 from training.schedules import build_scheduler
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def test_loss_falls_and_outputs_are_written(tmp_path: Path) -> None:
     data = make_tiny_dataset(tmp_path / "data", n=64)
     progress: list[dict[str, Any]] = []
     result = train_run(
         tiny_config(epochs=5, lr=0.1),
-        manifest=data.manifest, taxonomy=data.taxonomy, images_root=data.root, run_dir=tmp_path / "run",
+        manifest=data.manifest,
+        taxonomy=data.taxonomy,
+        images_root=data.root,
+        run_dir=tmp_path / "run",
         callback=progress.append,
-    )  # fmt: skip
+    )
     losses = [epoch["loss"] for epoch in result.history]
     assert losses[-1] < 0.75 * losses[0], losses
     assert set(progress[0]) >= {"epoch", "step", "total", "loss", "lr", "images_per_s", "eta_s"}
@@ -38,8 +42,16 @@ def test_loss_falls_and_outputs_are_written(tmp_path: Path) -> None:
     metrics = ckpt.read_json(tmp_path / "run" / "metrics.json")
     assert set(metrics["labels"]) == set(KEYS)
     assert metrics["mAP"] > 0.6 and "mAP_no_relations" in metrics
-    for name in ("checkpoint.pt", "config.yaml", "labels.json", "taxonomy.json", "pr_curves.json",
-                 "thresholds.json", "val_scores.npz", "train_stats.json"):  # fmt: skip
+    for name in (
+        "checkpoint.pt",
+        "config.yaml",
+        "labels.json",
+        "taxonomy.json",
+        "pr_curves.json",
+        "thresholds.json",
+        "val_scores.npz",
+        "train_stats.json",
+    ):
         assert (tmp_path / "run" / name).exists(), name
 
 
@@ -48,13 +60,21 @@ def _one_epoch(tmp_path: Path, loss_fn: Any, **kwargs: Any) -> Any:
     config = tiny_config()
     manifest = read_manifest(data.manifest, KEYS)
     dataset = MultiLabelDataset(manifest, data.root, len(KEYS), eval_transform(config))
-    loader = build_loader(dataset, batch_size=4, sampler=EpochSampler(len(dataset), seed=0), num_workers=0,
-                          generator=torch.Generator().manual_seed(0), drop_last=True, pin_memory=False)  # fmt: skip
+    loader = build_loader(
+        dataset,
+        batch_size=4,
+        sampler=EpochSampler(len(dataset), seed=0),
+        num_workers=0,
+        generator=torch.Generator().manual_seed(0),
+        drop_last=True,
+        pin_memory=False,
+    )
     model = build_model("tiny_cnn", len(KEYS))
     optimizer = build_optimizer(model, config)
     scheduler = build_scheduler(optimizer, config, len(loader))
-    return train_one_epoch(model, loader, loss_fn, optimizer, scheduler, epoch=1, epochs=2,
-                           device=torch.device("cpu"), **kwargs)  # fmt: skip
+    return train_one_epoch(
+        model, loader, loss_fn, optimizer, scheduler, epoch=1, epochs=2, device=torch.device("cpu"), **kwargs
+    )
 
 
 def test_nan_loss_stops_with_epoch_and_step(tmp_path: Path) -> None:
@@ -72,8 +92,13 @@ def test_nan_loss_stops_with_epoch_and_step(tmp_path: Path) -> None:
 
 def test_grad_clip_and_ema_run(tmp_path: Path) -> None:
     data = make_tiny_dataset(tmp_path / "data", n=24)
-    result = train_run(tiny_config(epochs=1, ema=True, ema_decay=0.9, grad_clip=0.5), manifest=data.manifest,
-                       taxonomy=data.taxonomy, images_root=data.root, run_dir=tmp_path / "run")  # fmt: skip
+    result = train_run(
+        tiny_config(epochs=1, ema=True, ema_decay=0.9, grad_clip=0.5),
+        manifest=data.manifest,
+        taxonomy=data.taxonomy,
+        images_root=data.root,
+        run_dir=tmp_path / "run",
+    )
     state = ckpt.load_checkpoint(tmp_path / "run" / "checkpoint.pt")
     assert int(state["ema"]["n_averaged"]) == result.history[0]["steps"] == 2
     assert not torch.equal(state["ema"]["module.fc.weight"], state["model"]["fc.weight"])
@@ -115,7 +140,12 @@ def test_unreadable_training_images_are_counted(tmp_path: Path) -> None:
     data = make_tiny_dataset(tmp_path / "data", n=24)
     for name in ("0001.jpg", "0002.jpg"):
         (data.root / "images" / name).write_bytes(b"garbage")
-    result = train_run(tiny_config(epochs=1, batch_size=6), manifest=data.manifest, taxonomy=data.taxonomy,
-                       images_root=data.root, run_dir=tmp_path / "run")  # fmt: skip
+    result = train_run(
+        tiny_config(epochs=1, batch_size=6),
+        manifest=data.manifest,
+        taxonomy=data.taxonomy,
+        images_root=data.root,
+        run_dir=tmp_path / "run",
+    )
     assert result.history[0]["skipped"] == 2
     assert result.history[0]["images"] == 18 - 2  # 18 train images in 3 batches of 6, 2 unreadable

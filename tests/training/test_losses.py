@@ -42,9 +42,10 @@ def test_bce_sums_labels_and_averages_images(batch: tuple[torch.Tensor, torch.Te
     reference = functional.binary_cross_entropy_with_logits(logits, targets, reduction="sum") / logits.shape[0]
     torch.testing.assert_close(loss, reference)
     weighted = build_loss(tiny_config(loss="bce", pos_weight=3.0))(logits, targets, None)
-    reference = functional.binary_cross_entropy_with_logits(
-        logits, targets, pos_weight=torch.tensor(3.0), reduction="sum"
-    ) / logits.shape[0]
+    reference = (
+        functional.binary_cross_entropy_with_logits(logits, targets, pos_weight=torch.tensor(3.0), reduction="sum")
+        / logits.shape[0]
+    )
     torch.testing.assert_close(weighted, reference)
 
 

@@ -53,11 +53,18 @@ def test_no_warmup_cosine() -> None:
 def test_multistep_with_warmup() -> None:
     lr, per_epoch = 0.5, 4
     values = _lrs(
-        {"lr": lr, "epochs": 6, "schedule": "multistep", "milestones": [2, 4], "gamma": 0.1,
-         "warmup_epochs": 0.5, "warmup_start_factor": 0.5},
+        {
+            "lr": lr,
+            "epochs": 6,
+            "schedule": "multistep",
+            "milestones": [2, 4],
+            "gamma": 0.1,
+            "warmup_epochs": 0.5,
+            "warmup_start_factor": 0.5,
+        },
         per_epoch,
         24,
-    )  # fmt: skip
+    )
     for t, value in enumerate(values):
         expected = lr * 0.1 ** sum(t >= m * per_epoch for m in (2, 4))
         if t < 2:

@@ -41,7 +41,7 @@ def run(*, ctx: ImportContext) -> dict[str, int]:
     specs: list[ImageSpec] = []
     positives: list[tuple[str, int]] = []
     columns: dict[str, int] = {}
-    for row_number, row in csv_rows(file, names=None):
+    for row_number, row in csv_rows(file, header=True):
         if row_number == 1:
             columns = header_columns(file, row, REQUIRED, optional=OPTIONAL)
             continue

@@ -71,7 +71,7 @@ def hierarchy_read(file: Path, classes: dict[str, str]) -> dict[str, list[str]]:
         if not isinstance(node, dict) or not isinstance(node.get("LabelName"), str):
             where = " > ".join(trail) or "the top"
             raise ImportFailed(f'an entry under {where} has no "LabelName"', file=file, field="LabelName")
-        mid = node["LabelName"]
+        mid: str = node["LabelName"]
         known = mid in classes and mid != ENTITY_MID
         if known and parent is not None:
             listed = parents.setdefault(mid, [])
@@ -177,7 +177,9 @@ def labels_for_classes(
     mapped_label_ids = set(
         ExternalLabelMapping.objects.filter(source=SOURCE).values_list("label_id", flat=True).distinct()
     )
-    labels = {key: (lid, parent) for key, lid, parent in Label.objects.values_list("key", "id", "parent_id")}
+    labels: dict[str, tuple[int, int | None]] = {
+        key: (lid, parent) for key, lid, parent in Label.objects.values_list("key", "id", "parent_id")
+    }
     created = 0
     new_mappings: dict[str, list[int]] = {}
     for mid in needed:
@@ -208,7 +210,7 @@ def labels_for_classes(
 def _implies_add(mids: list[str], mapping: dict[str, list[int]], parents: dict[str, list[str]]) -> int:
     """Add ``implies`` child -> parent wherever the closure misses a hierarchy parent."""
     tree = list(Label.objects.values_list("id", "parent_id"))
-    relations = [tuple(r) for r in LabelRelation.objects.values_list("kind", "src_id", "dst_id")]
+    relations: list[tuple[str, int, int]] = list(LabelRelation.objects.values_list("kind", "src_id", "dst_id"))
     graph = TaxonomyGraph.build(tree, relations)
     added = 0
     for mid in mids:

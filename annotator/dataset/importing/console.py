@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import time
-from typing import TextIO
+from typing import Protocol
 
 # Seconds between two redraws of the progress line.
 REDRAW_INTERVAL = 0.2
 
 
+class _Stream(Protocol):
+    def write(self, text: str, /) -> object: ...
+    def flush(self) -> None: ...
+    def isatty(self) -> bool: ...
+
+
 class ConsoleProgress:
     """A ProgressFn drawing ``phase: done/total (pct%)`` on one line (a line per phase when not a tty)."""
 
-    def __init__(self, stream: TextIO, *, interactive: bool | None = None) -> None:
+    def __init__(self, stream: _Stream, *, interactive: bool | None = None) -> None:
         self.stream = stream
         self.interactive = stream.isatty() if interactive is None else interactive
         self.phase = ""

@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 CHECK_WORKERS = max(1, min(2, os.cpu_count() or 1))
 # Files checked between two progress reports / result hand-overs (bounded memory).
 CHECK_BATCH = 512
+# Files per task handed to a thread.
+CHECK_CHUNK = 16
 
 
 @dataclass(frozen=True)
@@ -117,21 +119,24 @@ class _Locator:
 
     def locate(self, spec: ImageSpec) -> _Located:
         raw = spec.path
-        if not raw or "\x00" in raw:
-            raise _fail(spec, "empty image path" if not raw else "image path contains a NUL byte")
-        if os.path.isabs(raw):
-            raise _fail(spec, f'image path "{raw}" is absolute; it must be relative to the images root')
-        rel = os.path.normpath(raw)
-        if rel == ".." or rel.startswith(".." + os.sep) or rel == ".":
-            raise _fail(spec, f'image path "{raw}" is outside the images root')
-        folder, name = os.path.split(rel)
+        if os.sep not in raw and raw not in ("", ".", "..") and "\x00" not in raw:
+            rel, folder, name = raw, "", raw  # a plain file name (Open Images): nothing to normalize
+        else:
+            if not raw or "\x00" in raw:
+                raise _fail(spec, "empty image path" if not raw else "image path contains a NUL byte")
+            if os.path.isabs(raw):
+                raise _fail(spec, f'image path "{raw}" is absolute; it must be relative to the images root')
+            rel = os.path.normpath(raw)
+            if rel == ".." or rel.startswith(".." + os.sep) or rel == ".":
+                raise _fail(spec, f'image path "{raw}" is outside the images root')
+            folder, name = os.path.split(rel)
         real_dir = self._dirs.get(folder)
         if real_dir is None:
             real_dir = os.path.realpath(os.path.join(self.root, folder))
             self._dirs[folder] = real_dir
         if not self._inside(real_dir):
             raise _fail(spec, f'image path "{raw}" is outside the images root (a symlink leads out of it)')
-        full = os.path.join(real_dir, name)
+        full = f"{real_dir}{os.sep}{name}"
         try:
             st = os.lstat(full)
             if stat.S_ISLNK(st.st_mode):
@@ -196,9 +201,14 @@ def _check_all(located: list[_Located], *, progress: ProgressFn, done_before: in
             warnings.simplefilter("error", PILImage.DecompressionBombWarning)
             for start in range(0, len(located), CHECK_BATCH):
                 batch = located[start : start + CHECK_BATCH]
-                for item, outcome in zip(
-                    batch, pool.map(lambda loc: _inspect(loc.absolute_path, max_pixels), batch), strict=True
-                ):
+                # A few files per task: one future per file costs as much as checking a tiny file.
+                chunks = [batch[i : i + CHECK_CHUNK] for i in range(0, len(batch), CHECK_CHUNK)]
+                outcomes = [
+                    o
+                    for chunk in pool.map(lambda c: [_inspect(x.absolute_path, max_pixels) for x in c], chunks)
+                    for o in chunk
+                ]
+                for item, outcome in zip(batch, outcomes, strict=True):
                     if isinstance(outcome, str):
                         raise _fail(item.spec, f'image "{item.spec.path}": {outcome}')
                     results.append(outcome)
@@ -240,6 +250,7 @@ def register_images(
                 )
             unique[spec.path] = spec
     valid_origins = set(Image.Origin.values)
+    valid_splits = {"", *Image.Split.values}
     locator = _Locator(root_path)
     located: list[_Located] = []
     total = len(unique)
@@ -248,7 +259,7 @@ def register_images(
             raise _fail(
                 spec, f'unknown origin "{spec.origin}" (one of {", ".join(sorted(valid_origins))})', field="origin"
             )
-        if spec.split not in ("", *Image.Split.values):
+        if spec.split not in valid_splits:
             raise _fail(spec, f'unknown split "{spec.split}" (train, val or empty)', field="split")
         located.append(locator.locate(spec))
         if i % 50_000 == 0:
@@ -301,7 +312,7 @@ def _known_images(cur: Any, storage_root: str, located: list[_Located]) -> dict[
            WHERE i.storage_root = %s AND i.file_mtime_ns IS NOT NULL""",
         [storage_root],
     )
-    return {(path, size, mtime): (image_id, split) for path, size, mtime, image_id, split in cur}
+    return {(path, size, mtime): (image_id, split) for path, size, mtime, image_id, split in cur.fetchall()}
 
 
 def _get_or_create(
@@ -367,7 +378,7 @@ def _get_or_create(
     cur.execute(
         """SELECT n.ord, i.id, i.split FROM tt_image_new n JOIN dataset_image i ON i.content_hash = n.content_hash"""
     )
-    by_ord = {ord_: (image_id, split) for ord_, image_id, split in cur}
+    by_ord = {ord_: (image_id, split) for ord_, image_id, split in cur.fetchall()}
     return created, {loc.spec.path: by_ord[i] for i, loc in enumerate(located)}
 
 

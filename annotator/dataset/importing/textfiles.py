@@ -44,11 +44,14 @@ def _bad_byte(text: str) -> str:
     return "?"
 
 
-def csv_rows(file: Path, *, names: Sequence[str] | None = None) -> Iterator[tuple[int, list[str]]]:
+def csv_rows(
+    file: Path, *, names: Sequence[str] | None = None, header: bool = False
+) -> Iterator[tuple[int, list[str]]]:
     """Yield ``(row number, fields)`` for every record of a UTF-8 CSV file (header included).
 
-    ImportFailed for a byte sequence that is not UTF-8 (naming the field, via ``names``
-    when given, else its 1-based position) and for NUL bytes. A UTF-8 BOM is dropped.
+    ImportFailed for a byte sequence that is not UTF-8 (naming the field: by ``names``,
+    or by the first row when ``header``, else by its 1-based position) and for NUL bytes.
+    A UTF-8 BOM is dropped.
     """
     with file.open(encoding="utf-8", errors="surrogateescape", newline="") as fh:
         reader = csv.reader(fh)
@@ -82,6 +85,8 @@ def csv_rows(file: Path, *, names: Sequence[str] | None = None) -> Iterator[tupl
                             row=reader.line_num,
                             field=field,
                         ) from None
+            if header and names is None:
+                names = [name.strip() for name in row]
             yield reader.line_num, row
 
 

@@ -100,7 +100,7 @@ def apply_evidence_staged(*, table: str, source: EvidenceSource) -> dict[str, in
                     SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM up""",
                 {"source": source.pk},
             )
-        row = cur.fetchone()
+            row = cur.fetchone()
         assert row is not None
         created, updated = row
     counts = {
