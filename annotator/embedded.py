@@ -36,6 +36,7 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -71,7 +72,7 @@ def _die_with_parent(sig: int) -> Callable[[], None] | None:
     (macOS) there is no such call and the hook is skipped.
     """
     libc_name = ctypes.util.find_library("c")
-    if not libc_name or not hasattr(os, "sched_getaffinity"):  # sched_getaffinity: Linux only
+    if not sys.platform.startswith("linux") or not libc_name:
         return None
     libc = ctypes.CDLL(libc_name, use_errno=True)
 

@@ -16,7 +16,9 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
+    """The variable's value; an empty value counts as unset, so ``X=`` in .env means "default"."""
+    value = os.environ.get(name, "")
+    return value if value.strip() else default
 
 
 def env_bool(name: str, default: bool = False) -> bool:

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from training.config import ConfigError, load_config
 
@@ -154,12 +154,12 @@ def _cmd_thresholds(args: argparse.Namespace) -> int:
     from training.checkpoint import THRESHOLDS, read_json
     from training.runs import recompute_thresholds
 
+    mode: Literal["precision", "recall", "f1"] = "f1"
+    target: float | None = None
     if args.target_precision is not None:
         mode, target = "precision", args.target_precision
     elif args.target_recall is not None:
         mode, target = "recall", args.target_recall
-    else:
-        mode, target = "f1", None
     evaluation = recompute_thresholds(args.run, mode=mode, target=target)
     selection = read_json(args.run / THRESHOLDS)["labels"]
     disabled = {key: entry["reason"] for key, entry in selection.items() if not entry["enabled"]}

@@ -52,7 +52,7 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> None:
     """Call ``write(handle)`` on a temporary file beside ``path``, fsync it, then ``os.replace``."""
     path = Path(path)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -111,6 +111,7 @@ def write_train_stats(
 def capture_rng_state() -> dict[str, Any]:
     """torch, CUDA, numpy and Python RNG states, as tensors/lists (loadable with ``weights_only``)."""
     kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)  # type: ignore[misc]
+    assert isinstance(keys, np.ndarray)  # the legacy form is a tuple
     version, python_state, gauss_next = random.getstate()
     return {
         "torch": torch.get_rng_state(),

@@ -229,11 +229,10 @@ def load_image(path: str | os.PathLike[str], draft_size: int | None = None) -> I
     ``draft_size`` lets the JPEG decoder downscale by 1/2, 1/4 or 1/8 while keeping both sides
     at least that many pixels: decoding a 12-megapixel photo gets several times faster.
     """
-    with Image.open(path) as image:
-        if draft_size and image.format == "JPEG":
-            image.draft("RGB", (draft_size, draft_size))
-        image = ImageOps.exif_transpose(image)
-        return image.convert("RGB")
+    with Image.open(path) as opened:
+        if draft_size and opened.format == "JPEG":
+            opened.draft("RGB", (draft_size, draft_size))
+        return ImageOps.exif_transpose(opened).convert("RGB")
 
 
 def train_transform(config: TrainConfig) -> v2.Compose:

@@ -54,10 +54,11 @@ MANIFEST_NAME = "manifest.jsonl"
 TAXONOMY_NAME = "taxonomy.json"
 META_NAME = "meta.json"
 FORMAT_VERSION = 1
-# Images per server-side cursor fetch: 2,000 rows of ~4 labels are ~0.5 MB in flight,
-# and the round trips cost under 2 % of the export time.
+# Images per server-side cursor fetch. Measured with 1M images and 7.6M labels after the
+# closure: 45 s for the whole manifest (150 MB) at a flat 81 MB of process memory.
 CHUNK_SIZE = 2_000
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+FOLDER_MODE = 0o755
 
 
 class SnapshotError(Exception):
@@ -116,6 +117,7 @@ def snapshot_create(*, out_dir: Path | None = None, user: Any = None, note: str 
             (work / META_NAME).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
             for name in (MANIFEST_NAME, TAXONOMY_NAME, META_NAME):
                 os.chmod(work / name, READ_ONLY)
+            os.chmod(work, FOLDER_MODE)  # mkdtemp made it private; training may run as another user
             _move_into_place(work, target)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -202,7 +204,8 @@ def _write_manifest(stream: _HashingWriter) -> tuple[ManifestCounts, str]:
     expanded = {
         label_id: frozenset(active[i] for i in graph.expand([label_id]) if i in active) for label_id in graph.parent
     }
-    roots = sorted(set(Image.objects.exclude(split="").values_list("storage_root", flat=True).distinct()))
+    # order_by(): Image's default ordering would make DISTINCT run over (root, id), one row per image.
+    roots = sorted(Image.objects.exclude(split="").order_by().values_list("storage_root", flat=True).distinct())
     images_root = os.path.commonpath(roots) if len(roots) > 1 else (roots[0] if roots else "")
     prefix = {root: os.path.relpath(root, images_root) if len(roots) > 1 else "" for root in roots}
 

@@ -20,10 +20,12 @@ Algorithm (iterative stratification, Sechidis, Tsoumakas & Vlahavas 2011, in bat
 4. Images without any label fill val up to the global fraction.
 
 Everything is numpy on integer arrays read with a binary COPY, and the result is
-written with ``UPDATE … WHERE id = ANY(%s) AND split = ''`` in batches: one million
-images and four million labels take seconds and a few hundred MB, and an image that
+written with ``UPDATE … WHERE id = ANY(%s) AND split = ''`` in batches; an image that
 has a split is never touched (the guard in the WHERE makes that true even for rows
-another process assigned meanwhile).
+another process assigned meanwhile). Measured on the 2-core reference machine under
+load, 1M images with 3.9M positives (7.6M memberships after the closure): 16 s to read
+and expand, 3 s to assign, about 80 s for PostgreSQL to update the million rows;
+520 MB peak. A later run reads the same but updates only the new images.
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ logger = logging.getLogger(__name__)
 
 FREE, TRAIN, VAL = 0, 1, 2
 SPLIT_CODES = {"": FREE, Image.Split.TRAIN: TRAIN, Image.Split.VAL: VAL}
-# Rows per UPDATE: 50k ids are a 400 kB array parameter and about 0.3 s of work on the
-# 2-core reference machine, short enough not to hold long row locks.
+# Rows per UPDATE: 50k ids are a 400 kB array parameter and took 3-5 s on the 2-core
+# reference machine (PostgreSQL rewrites each row and its five index entries); small
+# enough that progress shows in the log, large enough that round trips do not matter.
 UPDATE_BATCH = 50_000
 # The acceptance bound ("9:1 within one image") applies to labels with this many images.
 BOUND_MIN_IMAGES = 10

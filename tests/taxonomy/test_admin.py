@@ -72,3 +72,11 @@ def test_the_admin_lists_searches_and_filters_by_category(taxonomy, admin_client
     assert {label.key for label in by_root.result_list} == {"animal", "cat", "fold_eared_cat", "dog"}
     assert admin_client_.get(changelist, {"is_small_object__exact": "1"}).context["cl"].result_count == 1
     assert admin_client_.get(reverse("admin:taxonomy_externallabelmapping_changelist")).status_code == 200
+
+
+def test_the_admin_adds_a_label_under_a_category(taxonomy, admin_client_):
+    url = reverse("admin:taxonomy_label_add")
+    form = _label_form(Label(key="bird", name_en="Bird", name_zh="鸟"), parent=Label.objects.get(key="animal").pk)
+    response = admin_client_.post(url, form)
+    assert response.status_code == 302
+    assert Label.objects.get(key="bird").parent.key == "animal"

@@ -14,7 +14,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def _visible_keys(page) -> list[str]:  # noqa: F811
-    return page.eval_on_selector_all("#taxonomy-tree li[data-key]:not([hidden])", "rows => rows.map(r => r.dataset.key)")
+    return page.eval_on_selector_all(
+        "#taxonomy-tree li[data-key]:not([hidden])", "rows => rows.map(r => r.dataset.key)"
+    )
 
 
 def test_search_filters_by_english_chinese_or_key_and_keeps_ancestors(live_server, page):  # noqa: F811
