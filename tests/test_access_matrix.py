@@ -16,7 +16,7 @@ from annotator.accounts.roles import Role
 PUBLIC = {"login", "logout", "healthz"}
 # Django admin guards itself (is_staff); only admins are staff.
 ADMIN_NAMESPACE = "admin"
-POST_ONLY = {"language_set"}
+POST_ONLY = {"language_set", "snapshot_new"}
 PERSONAS = ("annotator", "qa_lead", "admin", "outsider")
 
 

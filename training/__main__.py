@@ -37,6 +37,7 @@ class TqdmProgress:
                 desc=f"{self.prefix}epoch {self.epoch + 1}/{progress['epochs']}",
                 dynamic_ncols=True,
                 leave=True,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
             )
         self.bar.update(progress["step"] - self.bar.n)
         self.bar.set_postfix(

@@ -111,14 +111,13 @@ def write_train_stats(
 def capture_rng_state() -> dict[str, Any]:
     """torch, CUDA, numpy and Python RNG states, as tensors/lists (loadable with ``weights_only``)."""
     kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)  # type: ignore[misc]
-    assert isinstance(keys, np.ndarray)  # the legacy form is a tuple
     version, python_state, gauss_next = random.getstate()
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "numpy": {
             "kind": kind,
-            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
             "pos": int(pos),
             "has_gauss": int(has_gauss),
             "cached_gaussian": float(cached),

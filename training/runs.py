@@ -225,7 +225,7 @@ def _train(
     train_set, val_set = records.subset(records.indices_of("train")), records.subset(records.indices_of("val"))
     if len(train_set) == 0:
         raise DataError(f"manifest {manifest_path} has no images with split 'train'")
-    state = ckpt.load_checkpoint(run_dir / ckpt.CHECKPOINT, info.device) if resume else None
+    state = ckpt.load_checkpoint(run_dir / ckpt.CHECKPOINT) if resume else None  # CPU: RNG states must stay there
     if state is not None and state["label_keys"] != keys:
         raise DataError(f"taxonomy {taxonomy_path} labels differ from those of the checkpoint in {run_dir}")
     if info.is_main:
@@ -311,7 +311,7 @@ def _single_process(config: TrainConfig) -> DistInfo:
 
 def load_run_model(run_dir: str | Path, config: TrainConfig, keys: list[str], device: torch.device) -> nn.Module:
     """A run's model with its final weights (the EMA weights when the run kept an EMA)."""
-    state = ckpt.load_checkpoint(Path(run_dir) / ckpt.CHECKPOINT, device)
+    state = ckpt.load_checkpoint(Path(run_dir) / ckpt.CHECKPOINT)
     model = build_model(config.backbone, len(keys)).to(device)
     if state.get("ema") is not None:
         ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)

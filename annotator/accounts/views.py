@@ -36,3 +36,17 @@ def healthz(request: HttpRequest) -> HttpResponse:  # public: says nothing but "
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"ok": True})
+
+
+@role_required(*ANY_ROLE)
+def media_serve(request: HttpRequest, path: str) -> HttpResponse:
+    """Uploaded media (guideline examples, cached thumbnails), for logged-in team members only.
+
+    Served by Django with long cache headers: the files are written once under a new name.
+    """
+    from django.conf import settings
+    from django.views.static import serve
+
+    response = serve(request, path, document_root=str(settings.MEDIA_ROOT))
+    response["Cache-Control"] = "private, max-age=31536000, immutable"
+    return response

@@ -66,3 +66,23 @@ def import_job_requeue(*, job_id: int) -> bool:
             return False
         import_job_enqueue(job_id=job_id)
     return True
+
+
+@shared_task(name="annotator.dataset.tasks.snapshot_create_run", acks_late=True)
+def snapshot_create_run(user_id: int | None, note: str) -> int:
+    """Write a snapshot of the dataset as it is now; returns the Snapshot id.
+
+    A snapshot is a new immutable folder each time, so a redelivered task writes a
+    second, identical one (same content hash) rather than changing the first.
+    """
+    from django.contrib.auth import get_user_model
+
+    from annotator.dataset.snapshots import snapshot_create
+
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    return snapshot_create(user=user, note=note).id
+
+
+def snapshot_create_enqueue(*, user_id: int | None, note: str) -> None:
+    """Queue a snapshot once the current transaction commits."""
+    transaction.on_commit(lambda: snapshot_create_run.delay(user_id, note))

@@ -9,4 +9,5 @@ urlpatterns = [
     path("imports/<int:job_id>/", views.import_detail, name="import_detail"),
     path("api/imports/<int:job_id>/", views.ImportJobApi.as_view(), name="api_import"),
     path("snapshots/", views.snapshot_list, name="snapshots"),
+    path("snapshots/new/", views.snapshot_new, name="snapshot_new"),
 ]

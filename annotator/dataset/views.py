@@ -6,11 +6,14 @@ Pages render server-side; the import page's live progress polls ``ImportJobApi``
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,6 +23,7 @@ from annotator.accounts.access import HasRole, role_required
 from annotator.accounts.roles import Role, user_has_role
 from annotator.dataset.forms import IMPORT_FORMS
 from annotator.dataset.models import ImportJob, Snapshot
+from annotator.dataset.tasks import snapshot_create_enqueue
 
 #: Rows per page on the import and snapshot lists.
 LIST_PAGE_SIZE = 50
@@ -131,3 +135,13 @@ class ImportJobApi(APIView):
 def snapshot_list(request: HttpRequest) -> HttpResponse:
     page = snapshots_page(user=request.user, page=request.GET.get("page"))
     return render(request, "dataset/snapshot_list.html", {"page": page, "snapshots": page.object_list})
+
+
+@role_required(Role.ADMIN)
+@require_POST
+def snapshot_new(request: HttpRequest) -> HttpResponse:
+    """Queue a snapshot of the dataset as it is now; it appears in the list when written."""
+    note = request.POST.get("note", "").strip()[:300]
+    snapshot_create_enqueue(user_id=request.user.pk, note=note)
+    messages.info(request, _("A snapshot is being written; it appears here when done (about a minute per million images)."))
+    return redirect("dataset:snapshots")
