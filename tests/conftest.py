@@ -6,6 +6,9 @@ Django is imported inside the fixtures so that tests of the Django-free
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import pytest
 
 PASSWORD = "persona-password-1"
@@ -72,3 +75,62 @@ def outsider_client(outsider_user):
 @pytest.fixture
 def personas(annotator_user, qa_user, admin_user, outsider_user) -> dict[str, object]:
     return {"annotator": annotator_user, "qa_lead": qa_user, "admin": admin_user, "outsider": outsider_user}
+
+
+# --- Chromium through Playwright -------------------------------------------------------------
+# One browser per test module: Playwright's sync API keeps an event loop marked running in
+# this thread while it is open, which must not leak into the non-browser tests that follow.
+
+CHROMIUM = os.environ.get("LABELLOOP_CHROMIUM", "/usr/bin/chromium")
+
+
+def _chromium_path() -> str | None:
+    if os.path.exists(CHROMIUM):
+        return CHROMIUM
+    return shutil.which("chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    path = _chromium_path()
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium not found at /usr/bin/chromium; .ci/run installs it with apt-get")
+        pytest.skip("browser tests skipped: no Chromium found (install Debian's chromium package)")
+    # Playwright's sync API runs an event loop in this thread; Django's ORM calls in the
+    # test body are still synchronous and safe.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=path,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+            if previous is None:
+                os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+            else:
+                os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()

@@ -181,6 +181,8 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     bars: list[TqdmProgress] = []
 
     def callback_for(recipe: str) -> TqdmProgress:
+        for bar in bars:
+            bar.close()  # the previous recipe is done
         bars.append(TqdmProgress(prefix=f"{recipe} "))
         return bars[-1]
 

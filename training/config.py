@@ -207,6 +207,8 @@ def _validate(config: TrainConfig) -> None:
         raise ConfigError(f"threshold_mode {config.threshold_mode!r} needs threshold_target (a number in 0..1)")
     if config.threshold_target is not None and not 0 <= config.threshold_target <= 1:
         raise ConfigError(f"threshold_target must be in 0..1, got {config.threshold_target}")
+    if config.focal_alpha > 1:
+        raise ConfigError(f"focal_alpha must be at most 1 (or negative to disable it), got {config.focal_alpha}")
     if config.milestones != sorted(config.milestones):
         raise ConfigError(f"milestones must be increasing, got {config.milestones}")
 

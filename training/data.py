@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torch.utils.data import default_collate as torch_default_collate
 from torchvision.transforms import v2
@@ -37,6 +37,15 @@ SPLITS = ("train", "val")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _MAX_REPORTED_ERRORS = 10
+_EXIF_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 class DataError(ValueError):
@@ -232,7 +241,11 @@ def load_image(path: str | os.PathLike[str], draft_size: int | None = None) -> I
     with Image.open(path) as opened:
         if draft_size and opened.format == "JPEG":
             opened.draft("RGB", (draft_size, draft_size))
-        return ImageOps.exif_transpose(opened).convert("RGB")
+        # Read the orientation ourselves: ImageOps.exif_transpose copies the whole image even
+        # when there is nothing to turn, which costs as much as the decode of a large photo.
+        turn = _EXIF_TRANSPOSE.get(opened.getexif().get(ExifTags.Base.Orientation, 1))
+        image = opened.convert("RGB")
+    return image if turn is None else image.transpose(turn)
 
 
 def train_transform(config: TrainConfig) -> v2.Compose:

@@ -29,11 +29,11 @@ def user_roles(user: AbstractBaseUser | AnonymousUser) -> set[Role]:
     roles: set[Role] = set()
     if getattr(user, "is_superuser", False):
         roles.add(Role.ADMIN)
-    names = set(user.groups.values_list("name", flat=True))  # type: ignore[union-attr]
+    names = set(user.groups.values_list("name", flat=True))  # type: ignore[union-attr,attr-defined]
     for role, group_name in ROLE_GROUP_NAMES.items():
         if group_name in names:
             roles.add(role)
-    user._labelloop_roles = frozenset(roles)  # type: ignore[union-attr]
+    user._labelloop_roles = frozenset(roles)  # type: ignore[union-attr,attr-defined]
     return roles
 
 

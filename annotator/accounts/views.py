@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import translation
 from django.views.decorators.http import require_POST
@@ -39,7 +40,7 @@ def healthz(request: HttpRequest) -> HttpResponse:  # public: says nothing but "
 
 
 @role_required(*ANY_ROLE)
-def media_serve(request: HttpRequest, path: str) -> HttpResponse:
+def media_serve(request: HttpRequest, path: str) -> HttpResponseBase:
     """Uploaded media (guideline examples, cached thumbnails), for logged-in team members only.
 
     Served by Django with long cache headers: the files are written once under a new name.

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path, PurePath
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -27,10 +27,13 @@ from annotator.dataset.models import Image, ImportJob
 from annotator.dataset.tasks import import_job_enqueue
 from annotator.taxonomy.models import Label
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 _ROOT_HELP = _("An absolute folder on the server; images stay where they are.")
 
 
-def _folder_field(label: str, help_text: str = _ROOT_HELP) -> forms.CharField:
+def _folder_field(label: StrOrPromise, help_text: StrOrPromise = _ROOT_HELP) -> forms.CharField:
     return forms.CharField(
         label=label,
         max_length=1000,
@@ -87,7 +90,7 @@ class ImportJobForm(forms.Form):
         """The uploaded files by param name (optional ones left out when not given)."""
         return {name: self.cleaned_data[name] for name in self.upload_fields if self.cleaned_data.get(name)}
 
-    def save(self, *, user: AbstractBaseUser | None) -> ImportJob:
+    def save(self, *, user: User | None) -> ImportJob:
         """Create the job, save its uploads under IMPORT_UPLOAD_ROOT/<job id>/, queue it after commit."""
         with transaction.atomic():
             job = ImportJob.objects.create(kind=self.kind, params=self.params(), created_by=user)
@@ -154,7 +157,7 @@ class CsvImportForm(ImportJobForm):
     origin = _origin_field(Image.Origin.INTERNAL)
 
 
-def _csv_upload(label: str, help_text: str, *, required: bool = True) -> forms.FileField:
+def _csv_upload(label: StrOrPromise, help_text: StrOrPromise, *, required: bool = True) -> forms.FileField:
     return forms.FileField(
         label=label,
         help_text=help_text,

@@ -77,7 +77,7 @@ def import_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = form_class(request.POST, request.FILES)
         if form.is_valid():
-            job = form.save(user=request.user)
+            job = form.save(user=request.user)  # type: ignore[arg-type]  # role_required: logged in
             return redirect("dataset:import_detail", job_id=job.id)
     else:
         form = form_class()
@@ -143,5 +143,7 @@ def snapshot_new(request: HttpRequest) -> HttpResponse:
     """Queue a snapshot of the dataset as it is now; it appears in the list when written."""
     note = request.POST.get("note", "").strip()[:300]
     snapshot_create_enqueue(user_id=request.user.pk, note=note)
-    messages.info(request, _("A snapshot is being written; it appears here when done (about a minute per million images)."))
+    messages.info(
+        request, _("A snapshot is being written; it appears here when done (about a minute per million images).")
+    )
     return redirect("dataset:snapshots")

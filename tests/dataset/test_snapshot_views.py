@@ -22,8 +22,9 @@ def small_dataset(db):
     return image
 
 
-def test_admin_makes_a_snapshot_from_the_page(admin_client_, small_dataset, tmp_path, settings,
-                                              django_capture_on_commit_callbacks):
+def test_admin_makes_a_snapshot_from_the_page(
+    admin_client_, small_dataset, tmp_path, settings, django_capture_on_commit_callbacks
+):
     settings.SNAPSHOT_ROOT = tmp_path / "snapshots"
     from annotator.celery import app
 

@@ -7,19 +7,18 @@ import pytest
 from annotator.accounts.roles import Role
 from annotator.accounts.services import user_create_with_role
 from annotator.taxonomy.services import taxonomy_load
-from tests.browser.conftest import browser, page  # noqa: F401 - the shared Chromium fixtures
 from tests.taxonomy.sample import sample_taxonomy
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def _visible_keys(page) -> list[str]:  # noqa: F811
+def _visible_keys(page) -> list[str]:
     return page.eval_on_selector_all(
         "#taxonomy-tree li[data-key]:not([hidden])", "rows => rows.map(r => r.dataset.key)"
     )
 
 
-def test_search_filters_by_english_chinese_or_key_and_keeps_ancestors(live_server, page):  # noqa: F811
+def test_search_filters_by_english_chinese_or_key_and_keeps_ancestors(live_server, page):
     taxonomy_load(data=sample_taxonomy(), source="sample.json")
     user_create_with_role(username="ann", password="persona-password-1", role=Role.ANNOTATOR)
     page.goto(f"{live_server.url}/login/")

@@ -23,6 +23,7 @@ from training.data import (
     MultiLabelDataset,
     collate_skip_unreadable,
     eval_transform,
+    load_image,
     load_taxonomy,
     read_manifest,
     taxonomy_label_keys,
@@ -30,7 +31,7 @@ from training.data import (
 )
 
 COLORS = {"red": (230, 20, 20), "green": (20, 200, 20), "blue": (20, 20, 230)}
-TAXONOMY = {
+TAXONOMY: dict[str, Any] = {
     "labels": [
         {"key": "color", "name_en": "Color", "name_zh": "颜色", "parent": None},
         {"key": "red", "name_en": "Red", "name_zh": "红", "parent": "color"},
@@ -216,3 +217,12 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path: Path) -> None:
 def test_all_unreadable_batch_is_empty() -> None:
     batch = collate_skip_unreadable([None, None])
     assert batch["skipped"] == 2 and batch["index"].numel() == 0
+
+
+def test_exif_orientation_and_draft_decoding(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: turn 90° clockwise to view
+    Image.new("RGB", (400, 200), (200, 30, 30)).save(tmp_path / "sideways.jpg", exif=exif)
+    assert load_image(tmp_path / "sideways.jpg").size == (200, 400)
+    drafted = load_image(tmp_path / "sideways.jpg", draft_size=90)  # JPEG decodes at 1/2 scale: 200x100
+    assert drafted.size == (100, 200) and drafted.mode == "RGB"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 import torchvision
@@ -64,7 +66,12 @@ def test_ignore_mask_removes_elements(batch: tuple[torch.Tensor, torch.Tensor], 
     loss.backward()
     assert changed.grad is not None and torch.all(changed.grad[mask == 0] == 0)
     # Divisor stays the number of images even when a whole image is ignored.
-    elementwise = {"bce": bce_elementwise, "focal": focal_elementwise, "asl": asymmetric_elementwise}[name]
+    elementwises: dict[str, Callable[..., torch.Tensor]] = {
+        "bce": bce_elementwise,
+        "focal": focal_elementwise,
+        "asl": asymmetric_elementwise,
+    }
+    elementwise = elementwises[name]
     torch.testing.assert_close(loss_fn(logits, targets, mask), (elementwise(logits, targets) * mask).sum() / 6)
 
 

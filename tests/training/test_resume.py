@@ -47,7 +47,7 @@ def test_resume_is_bit_identical(tmp_path: Path, num_workers: int) -> None:
         optimizer="adamw",
         lr=0.003,
     )
-    paths = {"manifest": data.manifest, "taxonomy": data.taxonomy, "images_root": data.root}
+    paths: dict[str, Any] = {"manifest": data.manifest, "taxonomy": data.taxonomy, "images_root": data.root}
 
     train_run(config, run_dir=tmp_path / "straight", **paths)
     with pytest.raises(JobCancelledError):

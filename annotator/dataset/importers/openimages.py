@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from annotator.dataset.importers.openimages_taxonomy import (
     mapping_read,
     mappings_record,
 )
-from annotator.dataset.importing.errors import ImportFailed
+from annotator.dataset.importing.errors import ImportFailed, ProgressFn
 from annotator.dataset.importing.images import ImageSpec, images_root_check, register_images
 from annotator.dataset.importing.jobs import ImportContext
 from annotator.dataset.importing.staging import copy_csv_file, copy_rows, raw_cursor, temp_table_create
@@ -54,45 +55,46 @@ _MACHINE_RE = re.compile(MACHINE_CONFIDENCE)
 _STAGE = "tt_oi_labels"
 
 
+@dataclass(frozen=True)
+class _Files:
+    labels: Path
+    classes: Path
+    hierarchy: Path | None
+    mapping: Path | None
+    images_root: Path
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The labels file's header: its names, column name -> index, the number of fields per row."""
+
+    header: list[str]
+    columns: dict[str, int]
+
+    @property
+    def width(self) -> int:
+        return len(self.header)
+
+
 def run(*, ctx: ImportContext) -> dict[str, int]:
     """Import one Open Images labels file (see the module docstring); returns counts."""
-    params = ctx.params
     report = ctx.progress
-    labels_file = input_file_check(params.get("labels"), param="labels")
-    classes_file = input_file_check(params.get("classes"), param="classes")
-    hierarchy_file = input_file_check(params["hierarchy"], param="hierarchy") if params.get("hierarchy") else None
-    mapping_file = input_file_check(params["mapping"], param="mapping") if params.get("mapping") else None
-    root = images_root_check(params.get("images_root") or "")
-
+    files = _files_check(ctx.params)
     report("read classes", 0, 0)
-    classes = classes_read(classes_file)
-    parents = hierarchy_read(hierarchy_file, classes) if hierarchy_file else {}
-    mapping: dict[str, list[int]] | None = None
+    classes = classes_read(files.classes)
+    parents = hierarchy_read(files.hierarchy, classes) if files.hierarchy else {}
     counts: dict[str, int] = {}
-    if mapping_file is not None:
-        mapping, counts["mapping_rows_unused"] = mapping_read(mapping_file, classes)
+    mapping: dict[str, list[int]] | None = None
+    if files.mapping is not None:
+        mapping, counts["mapping_rows_unused"] = mapping_read(files.mapping, classes)
 
     with raw_cursor() as cur:
-        columns = _stage_labels(cur, labels_file, report)
-        per_mid = _check_labels(cur, labels_file, columns, classes)
+        layout = _stage_labels(cur, files.labels, report)
+        per_mid = _check_labels(cur, files.labels, layout, classes)
         counts["rows"] = sum(h + m for h, m in per_mid.values())
         counts["machine_rows"] = sum(m for _, m in per_mid.values())
         counts["human_rows"] = counts["rows"] - counts["machine_rows"]
-
-        report("images", 0, 0)
-        # ImageID order: the first bad image reported is the same on every run.
-        cur.execute(f"SELECT imageid FROM {_STAGE} GROUP BY imageid ORDER BY imageid")
-        image_ids = [row[0] for row in cur]
-        specs = (
-            ImageSpec(
-                path=f"{iid}.jpg", origin=Image.Origin.PUBLIC, origin_ref=iid, file=str(labels_file), field="ImageID"
-            )
-            for iid in image_ids
-        )
-        try:
-            images = register_images(root, specs, progress=report, counts=counts)
-        except ImportFailed as exc:
-            raise _with_row(exc, labels_file, columns) from None
+        _images_register(cur, files, layout, report, counts)
 
         report("taxonomy", 0, 0)
         if mapping is None:
@@ -100,14 +102,7 @@ def run(*, ctx: ImportContext) -> dict[str, int]:
             counts.update(label_counts)
         else:
             counts["mappings_created"] = mappings_record(mapping, classes)
-        unmapped = {mid: h + m for mid, (h, m) in per_mid.items() if not mapping.get(mid)}
-        counts["unmapped_classes"] = len(unmapped)
-        counts["unmapped_rows"] = sum(unmapped.values())
-        for mid, rows in sorted(unmapped.items(), key=lambda kv: (-kv[1], kv[0])):
-            counts[f"unmapped {mid} ({classes[mid]})"] = rows
-
-        temp_table_create(cur, "tt_oi_images", "imageid text, image_id bigint")
-        copy_rows(cur, "tt_oi_images", ["imageid", "image_id"], ((iid, images[f"{iid}.jpg"]) for iid in image_ids))
+        counts.update(_unmapped_counts(per_mid, mapping, classes))
         temp_table_create(cur, "tt_oi_map", "mid text, label_id bigint, display text")
         copy_rows(
             cur,
@@ -115,49 +110,103 @@ def run(*, ctx: ImportContext) -> dict[str, int]:
             ["mid", "label_id", "display"],
             ((mid, lid, classes[mid]) for mid, ids in mapping.items() if mid in per_mid for lid in ids),
         )
-        cur.execute("ANALYZE tt_oi_images; ANALYZE tt_oi_map")
+        cur.execute("ANALYZE tt_oi_map")
 
-        report("truth", 0, 3)
-        cur.execute(
-            f"""CREATE TEMP TABLE tt_oi_truth ON COMMIT DROP AS
-                SELECT i.image_id, m.label_id, (left(s.confidence, 1) = '1')::int::smallint AS state
-                FROM {_STAGE} s JOIN tt_oi_images i ON i.imageid = s.imageid JOIN tt_oi_map m ON m.mid = s.labelname
-                WHERE s.source <> %s""",
-            [MACHINE],
-        )
-        report("truth", 1, 3)
-        counts.update(
-            image_labels_bulk_set_staged(
-                table="tt_oi_truth",
-                source=HistorySource.IMPORT,
-                source_ref=ctx.source_ref,
-                reason=f"openimages {labels_file.name}",
-                user_id=ctx.user_id,
-            )
-        )
-        cur.execute("DROP TABLE tt_oi_truth")
-        report("truth", 3, 3)
-
+        counts.update(_truth_apply(cur, ctx, files.labels))
         if counts["machine_rows"]:
-            report("evidence", 0, 1)
-            cur.execute(
-                f"""CREATE TEMP TABLE tt_oi_evidence ON COMMIT DROP AS
-                    SELECT i.image_id, m.label_id, s.confidence::float8 AS score, m.display AS keyword
-                    FROM {_STAGE} s JOIN tt_oi_images i ON i.imageid = s.imageid
-                    JOIN tt_oi_map m ON m.mid = s.labelname
-                    WHERE s.source = %s""",
-                [MACHINE],
-            )
-            source = evidence_source_get_or_create(kind=EvidenceSource.Kind.IMPORT, name=EVIDENCE_SOURCE_NAME)
-            counts.update(apply_evidence_staged(table="tt_oi_evidence", source=source))
-            cur.execute("DROP TABLE tt_oi_evidence")
-            report("evidence", 1, 1)
+            counts.update(_evidence_apply(cur, report))
         cur.execute(f"DROP TABLE {_STAGE}")
     return counts
 
 
-def _stage_labels(cur: psycopg.Cursor[Any], file: Path, report: Any) -> dict[str, int]:
-    """COPY the labels file into the TEMP stage table; returns the header's column indexes."""
+def _files_check(params: dict[str, Any]) -> _Files:
+    def optional(name: str) -> Path | None:
+        return input_file_check(params[name], param=name) if params.get(name) else None
+
+    return _Files(
+        labels=input_file_check(params.get("labels"), param="labels"),
+        classes=input_file_check(params.get("classes"), param="classes"),
+        hierarchy=optional("hierarchy"),
+        mapping=optional("mapping"),
+        images_root=images_root_check(params.get("images_root") or ""),
+    )
+
+
+def _images_register(
+    cur: psycopg.Cursor[Any], files: _Files, layout: _Layout, report: ProgressFn, counts: dict[str, int]
+) -> None:
+    """Register ``<ImageID>.jpg`` for every ImageID; stage ImageID -> image id in tt_oi_images."""
+    report("images", 0, 0)
+    # ImageID order: the first bad image reported is the same on every run.
+    cur.execute(f"SELECT imageid FROM {_STAGE} GROUP BY imageid ORDER BY imageid")
+    image_ids = [row[0] for row in cur.fetchall()]
+    labels = str(files.labels)
+    specs = (
+        ImageSpec(path=f"{iid}.jpg", origin=Image.Origin.PUBLIC, origin_ref=iid, file=labels, field="ImageID")
+        for iid in image_ids
+    )
+    try:
+        images = register_images(files.images_root, specs, progress=report, counts=counts)
+    except ImportFailed as exc:
+        raise _with_row(exc, files.labels, layout) from None
+    temp_table_create(cur, "tt_oi_images", "imageid text, image_id bigint")
+    copy_rows(cur, "tt_oi_images", ["imageid", "image_id"], ((iid, images[f"{iid}.jpg"]) for iid in image_ids))
+    cur.execute("ANALYZE tt_oi_images")
+
+
+def _unmapped_counts(
+    per_mid: dict[str, tuple[int, int]], mapping: dict[str, list[int]], classes: dict[str, str]
+) -> dict[str, int]:
+    """unmapped_classes, unmapped_rows and one ``unmapped <MID> (<name>)`` count per class."""
+    unmapped = {mid: h + m for mid, (h, m) in per_mid.items() if not mapping.get(mid)}
+    counts = {"unmapped_classes": len(unmapped), "unmapped_rows": sum(unmapped.values())}
+    for mid, rows in sorted(unmapped.items(), key=lambda kv: (-kv[1], kv[0])):
+        counts[f"unmapped {mid} ({classes[mid]})"] = rows
+    return counts
+
+
+def _truth_apply(cur: psycopg.Cursor[Any], ctx: ImportContext, labels: Path) -> dict[str, int]:
+    """Human-verified rows -> positives / verified negatives, through the label services."""
+    ctx.progress("truth", 0, 2)
+    cur.execute(
+        f"""CREATE TEMP TABLE tt_oi_truth ON COMMIT DROP AS
+            SELECT i.image_id, m.label_id, (left(s.confidence, 1) = '1')::int::smallint AS state
+            FROM {_STAGE} s JOIN tt_oi_images i ON i.imageid = s.imageid JOIN tt_oi_map m ON m.mid = s.labelname
+            WHERE s.source <> %s""",
+        [MACHINE],
+    )
+    ctx.progress("truth", 1, 2)
+    counts = image_labels_bulk_set_staged(
+        table="tt_oi_truth",
+        source=HistorySource.IMPORT,
+        source_ref=ctx.source_ref,
+        reason=f"openimages {labels.name}",
+        user_id=ctx.user_id,
+    )
+    cur.execute("DROP TABLE tt_oi_truth")
+    ctx.progress("truth", 2, 2)
+    return counts
+
+
+def _evidence_apply(cur: psycopg.Cursor[Any], report: ProgressFn) -> dict[str, int]:
+    """Machine rows -> evidence of ``import:openimages:machine``."""
+    report("evidence", 0, 1)
+    cur.execute(
+        f"""CREATE TEMP TABLE tt_oi_evidence ON COMMIT DROP AS
+            SELECT i.image_id, m.label_id, s.confidence::float8 AS score, m.display AS keyword
+            FROM {_STAGE} s JOIN tt_oi_images i ON i.imageid = s.imageid JOIN tt_oi_map m ON m.mid = s.labelname
+            WHERE s.source = %s""",
+        [MACHINE],
+    )
+    source = evidence_source_get_or_create(kind=EvidenceSource.Kind.IMPORT, name=EVIDENCE_SOURCE_NAME)
+    counts = apply_evidence_staged(table="tt_oi_evidence", source=source)
+    cur.execute("DROP TABLE tt_oi_evidence")
+    report("evidence", 1, 1)
+    return counts
+
+
+def _stage_labels(cur: psycopg.Cursor[Any], file: Path, report: ProgressFn) -> _Layout:
+    """COPY the labels file into the TEMP stage table; returns the header's layout."""
     total = file.stat().st_size
     with file.open("rb") as fh:
         first = fh.readline()
@@ -165,10 +214,11 @@ def _stage_labels(cur: psycopg.Cursor[Any], file: Path, report: Any) -> dict[str
             header_text = first.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise ImportFailed("not UTF-8 text", file=file, row=1) from None
-        header = next(iter(csv_header(header_text)), [])
+        header = next(csv.reader([header_text.rstrip("\r\n")]), [])
         if not "".join(header).strip():
             raise ImportFailed("the file is empty", file=file)
-        columns = header_columns(file, header, COLUMNS)
+        layout = _Layout([name.strip() for name in header], header_columns(file, header, COLUMNS))
+        columns = layout.columns
         # Stage every column (COPY needs them all); only the four named ones are used.
         names = {index: name.lower() for name, index in columns.items() if name in COLUMNS}
         stage_columns = [names.get(i, f"extra_{i}") for i in range(len(header))]
@@ -178,21 +228,16 @@ def _stage_labels(cur: psycopg.Cursor[Any], file: Path, report: Any) -> dict[str
             copy_csv_file(cur, _STAGE, stage_columns, fh, on_chunk=lambda sent: report("stage labels", sent, total))
         except psycopg.Error as exc:
             logger.info("COPY of %s failed (%s); looking for the bad row", file, exc)
-            _rescan(file, columns, classes=None, database_error=str(exc).splitlines()[0])
+            _rescan(file, layout, classes=None, database_error=str(exc).splitlines()[0])
     cur.execute(f"SELECT count(*) FROM {_STAGE}")
     row = cur.fetchone()
     if not row or not row[0]:
         raise ImportFailed("no label rows after the header", file=file, row=2)
-    return columns
-
-
-def csv_header(text: str) -> list[list[str]]:
-    """The header line parsed as CSV."""
-    return list(csv.reader([text.rstrip("\r\n")]))
+    return layout
 
 
 def _check_labels(
-    cur: psycopg.Cursor[Any], file: Path, columns: dict[str, int], classes: dict[str, str]
+    cur: psycopg.Cursor[Any], file: Path, layout: _Layout, classes: dict[str, str]
 ) -> dict[str, tuple[int, int]]:
     """One aggregate pass: per MID (human rows, machine rows); any bad row -> its exact error."""
     cur.execute(
@@ -211,14 +256,15 @@ def _check_labels(
         per_mid[mid] = (human, machine)
         bad = bad or bool(any_bad) or mid not in classes
     if bad:
-        _rescan(file, columns, classes=classes, database_error="a row failed the checks")
+        _rescan(file, layout, classes=classes, database_error="a row failed the checks")
     return per_mid
 
 
-def _row_problem(row: list[str], columns: dict[str, int], classes: dict[str, str] | None) -> tuple[str, str] | None:
+def _row_problem(row: list[str], layout: _Layout, classes: dict[str, str] | None) -> tuple[str, str] | None:
     """(field, message) for the first problem of a data row, or None."""
-    if len(row) != len(columns):
-        return "", f"expected {len(columns)} fields, found {len(row)}"
+    if len(row) != layout.width:
+        return "", f"expected {layout.width} fields, found {len(row)}"
+    columns = layout.columns
     # Raw values, as PostgreSQL sees them: " 1" is not "1".
     image_id = row[columns["ImageID"]]
     source = row[columns["Source"]]
@@ -240,27 +286,26 @@ def _row_problem(row: list[str], columns: dict[str, int], classes: dict[str, str
     return None
 
 
-def _rescan(file: Path, columns: dict[str, int], *, classes: dict[str, str] | None, database_error: str) -> None:
+def _rescan(file: Path, layout: _Layout, *, classes: dict[str, str] | None, database_error: str) -> None:
     """Read the file in Python and raise ImportFailed for its first bad row."""
-    names = sorted(columns, key=lambda name: columns[name])
-    for row_number, row in csv_rows(file, names=names):
+    for row_number, row in csv_rows(file, names=layout.header):
         if row_number == 1:
             continue
         if not row:
             raise ImportFailed("empty line", file=file, row=row_number)
-        problem = _row_problem(row, columns, classes)
+        problem = _row_problem(row, layout, classes)
         if problem is not None:
             field, message = problem
             raise ImportFailed(message, file=file, row=row_number, field=field or None)
     raise ImportFailed(f"the database refused the file ({database_error})", file=file)
 
 
-def _with_row(exc: ImportFailed, file: Path, columns: dict[str, int]) -> ImportFailed:
+def _with_row(exc: ImportFailed, file: Path, layout: _Layout) -> ImportFailed:
     """Give an image error the row of the first line naming that image."""
     if exc.row is not None or not exc.subject:
         return exc
     image_id = exc.subject.removesuffix(".jpg")
-    index = columns["ImageID"]
+    index = layout.columns["ImageID"]
     for row_number, row in csv_rows(file):
         if row_number > 1 and len(row) > index and row[index] == image_id:
             return ImportFailed(exc.message, file=exc.path, row=row_number, field=exc.field, subject=exc.subject)

@@ -24,9 +24,8 @@ import stat
 import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from PIL import Image as PILImage
@@ -46,8 +45,7 @@ CHECK_BATCH = 512
 CHECK_CHUNK = 16
 
 
-@dataclass(frozen=True)
-class ImageSpec:
+class ImageSpec(NamedTuple):
     """One image an input names.
 
     ``path`` is relative to the images root, as written in the input (``a/b.jpg``); it is
@@ -67,8 +65,7 @@ class ImageSpec:
     split: str = ""
 
 
-@dataclass(frozen=True)
-class _Located:
+class _Located(NamedTuple):
     spec: ImageSpec
     relative_path: str  # normalized, "/"-separated
     absolute_path: str  # symlinks resolved, inside the root
@@ -76,8 +73,7 @@ class _Located:
     mtime_ns: int
 
 
-@dataclass(frozen=True)
-class _Checked:
+class _Checked(NamedTuple):
     content_hash: str
     size: int
     width: int

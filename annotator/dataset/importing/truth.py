@@ -89,9 +89,15 @@ def apply_evidence_staged(*, table: str, source: EvidenceSource) -> dict[str, in
             cur.execute(
                 f"""WITH up AS (
                       INSERT INTO dataset_evidence (image_id, label_id, source_id, score, keyword, created_at)
-                      SELECT DISTINCT ON (image_id, label_id) image_id, label_id, %(source)s, score,
-                             left(keyword, 300), now()
-                      FROM {table} ORDER BY image_id, label_id, score DESC NULLS LAST
+                      SELECT s.image_id, s.label_id, %(source)s, s.score, s.keyword, now()
+                      FROM (SELECT DISTINCT ON (image_id, label_id) image_id, label_id, score,
+                                   left(keyword, 300) AS keyword
+                            FROM {table} ORDER BY image_id, label_id, score DESC NULLS LAST) s
+                      -- Only new or changed rows reach the upsert: a re-import reads, never writes.
+                      LEFT JOIN dataset_evidence e
+                        ON e.image_id = s.image_id AND e.label_id = s.label_id AND e.source_id = %(source)s
+                      WHERE e.id IS NULL OR e.score IS DISTINCT FROM s.score OR e.keyword <> s.keyword
+                      ORDER BY s.image_id, s.label_id
                       ON CONFLICT (image_id, label_id, source_id) DO UPDATE
                         SET score = EXCLUDED.score, keyword = EXCLUDED.keyword
                         WHERE dataset_evidence.score IS DISTINCT FROM EXCLUDED.score
