@@ -115,7 +115,7 @@ def _print_metrics(metrics: dict[str, Any]) -> None:
 
     print(
         f"val images: {metrics['images']}  mAP: {fmt(metrics['mAP'])}  "
-        f"mAP without relations: {fmt(metrics['mAP_no_relations'])}"
+        f"mAP after relations: {fmt(metrics['mAP_relations'])}"
     )
     info = metrics.get("thresholds", {})
     if info.get("disabled"):

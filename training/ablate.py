@@ -3,7 +3,7 @@
 Each recipe trains into ``OUT/<recipe>/`` with the same configuration apart from its changes
 and is compared on the val split by:
 
-- ``mAP`` (after relation post-processing, as in metrics.json) and ``mAP_no_relations``;
+- ``mAP`` (raw scores, as in metrics.json) and ``mAP_relations`` (after relation post-processing);
 - ``P@R0.5``: per label the highest precision among operating points with recall >= 0.5, averaged
   over labels with val positives;
 - ``head mAP`` / ``tail mAP``: mean AP over the third of labels most / least frequent in the
@@ -61,12 +61,12 @@ def _mean(values: np.ndarray) -> float | None:
 
 def summarize(evaluation: ckpt.Evaluation, train_counts: np.ndarray) -> dict[str, Any]:
     """The ablation row of one trained recipe."""
-    ap = average_precision(evaluation.final_scores, evaluation.targets)
+    ap = average_precision(evaluation.scores, evaluation.targets)
     head, tail = head_tail(train_counts)
     return {
         "mAP": evaluation.metrics["mAP"],
-        "mAP_no_relations": evaluation.metrics["mAP_no_relations"],
-        "P@R0.5": _mean(precision_at_recall(pr_curves(evaluation.final_scores, evaluation.targets))),
+        "mAP_relations": evaluation.metrics["mAP_relations"],
+        "P@R0.5": _mean(precision_at_recall(pr_curves(evaluation.scores, evaluation.targets))),
         "head_mAP": _mean(ap[head]),
         "tail_mAP": _mean(ap[tail]),
         "head_labels": len(head),
@@ -76,7 +76,7 @@ def summarize(evaluation: ckpt.Evaluation, train_counts: np.ndarray) -> dict[str
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """A Markdown table of the ablation rows, followed by the definitions."""
-    columns = ["mAP", "mAP_no_relations", "P@R0.5", "head_mAP", "tail_mAP"]
+    columns = ["mAP", "mAP_relations", "P@R0.5", "head_mAP", "tail_mAP"]
     lines = ["| recipe | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for row in rows:
         cells = [

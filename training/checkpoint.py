@@ -199,8 +199,9 @@ def evaluate_scores(
 ) -> Evaluation:
     """Metrics of raw ``scores`` with and without relation post-processing, at ``thresholds``.
 
-    ``mAP``/``ap`` use the scores after relations (the pipeline's output; equal to the raw ones
-    when relations are off); ``mAP_no_relations``/``ap_no_relations`` the raw scores. Precision,
+    ``mAP``/``ap`` use the raw scores, the very numbers ``predict`` writes, so an AP recomputed
+    from a predictions file equals metrics.json; ``mAP_relations``/``ap_relations`` the scores
+    after relation post-processing (equal to the raw ones when relations are off). Precision,
     recall and F1 are those of the labels actually output (``keep``).
     """
     threshold_array = thresholds_lib.to_array(thresholds, label_keys)
@@ -214,8 +215,8 @@ def evaluate_scores(
     positive = targets != 0
     labels: dict[str, dict[str, Any]] = {}
     for j, key in enumerate(label_keys):
-        entry = dict(final["labels"][key])
-        entry["ap_no_relations"] = raw["labels"][key]["ap"]
+        entry = dict(raw["labels"][key])
+        entry["ap_relations"] = final["labels"][key]["ap"]
         if key in thresholds:
             predicted = int(keep[:, j].sum())
             hits = int((keep[:, j] & positive[:, j]).sum())
@@ -224,13 +225,22 @@ def evaluate_scores(
             entry["f1"] = _rate(2 * hits, predicted + entry["support"])
         labels[key] = entry
     document = {
-        "mAP": final["mAP"],
-        "mAP_no_relations": raw["mAP"],
+        "mAP": raw["mAP"],
+        "mAP_relations": final["mAP"],
         "relations": use_relations,
         "images": int(scores.shape[0]),
         "labels": labels,
     }
     return Evaluation(document, scores, final_scores, keep, targets, dict(thresholds))
+
+
+#: Decimals kept in predictions files and used for every metric (1e-5 is far below any threshold step).
+SCORE_DECIMALS = 5
+
+
+def round_scores(scores: np.ndarray) -> np.ndarray:
+    """Scores as float64 rounded to :data:`SCORE_DECIMALS`, as predictions files hold them."""
+    return np.round(np.asarray(scores, dtype=np.float64), SCORE_DECIMALS)
 
 
 def write_evaluation(
@@ -251,6 +261,9 @@ def write_evaluation(
     Returns the :class:`Evaluation`; ``metrics["thresholds"]`` says how thresholds were chosen.
     """
     run_dir = Path(run_dir)
+    # Metrics are computed on exactly the numbers ``predict`` writes, so an AP recomputed
+    # from a predictions file matches metrics.json to the last digit.
+    scores = round_scores(scores)
     threshold_file = run_dir / THRESHOLDS
     if reuse_thresholds and threshold_file.exists():
         chosen = thresholds_lib.load(threshold_file)

@@ -420,11 +420,13 @@ def predict_run(
             skipped += batch.skipped
             if not batch.indices.size:
                 continue
+            # Thresholds apply to the rounded scores written out, as they did in evaluation.
+            scores = ckpt.round_scores(batch.scores)
             if index is not None:
-                keep = relations_lib.apply(batch.scores, index, threshold_array)[1]
+                keep = relations_lib.apply(scores, index, threshold_array)[1]
             else:
-                keep = batch.scores >= threshold_array[None, :]
-            rounded = np.round(batch.scores.astype(np.float64), 5).tolist()
+                keep = scores >= threshold_array[None, :]
+            rounded = scores.tolist()
             for row, record in enumerate(batch.indices.tolist()):
                 line = {
                     "image": records.image(record),

@@ -41,7 +41,7 @@ def test_loss_falls_and_outputs_are_written(tmp_path: Path) -> None:
     assert result.evaluation is not None
     metrics = ckpt.read_json(tmp_path / "run" / "metrics.json")
     assert set(metrics["labels"]) == set(KEYS)
-    assert metrics["mAP"] > 0.6 and "mAP_no_relations" in metrics
+    assert metrics["mAP"] > 0.6 and "mAP_relations" in metrics
     for name in (
         "checkpoint.pt",
         "config.yaml",
