@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AuditsConfig(AppConfig):
     name = "annotator.audits"
     label = "audits"
-    verbose_name = "Audits"
+    verbose_name = _("Audits")

@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CleaningConfig(AppConfig):
     name = "annotator.cleaning"
     label = "cleaning"
-    verbose_name = "Cleaning"
+    verbose_name = _("Cleaning")

@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class DatasetConfig(AppConfig):
     name = "annotator.dataset"
     label = "dataset"
-    verbose_name = "Dataset"
+    verbose_name = _("Dataset")

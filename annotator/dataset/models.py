@@ -114,7 +114,7 @@ class LabelHistory(models.Model):
                 fields=["user", "created_at"], condition=models.Q(user__isnull=False), name="dataset_history_user_idx"
             ),
         ]
-        verbose_name_plural = "label history"
+        verbose_name_plural = _("label history")
 
     def __str__(self) -> str:
         return f"image {self.image_id} label {self.label_id}: {self.old_state} -> {self.new_state} ({self.source})"

@@ -269,3 +269,16 @@ def test_a_bear_row_needs_no_relation(tmp_path):
 
     assert not LabelRelation.objects.exists()
     assert labels_of(image("00000000000000f6").pk) == {"bear", "carnivore", "mammal", "animal"}
+
+
+def test_running_a_succeeded_job_again_changes_nothing(tmp_path):
+    oi_write(tmp_path, ROWS)
+    oi_import(tmp_path)
+    job = ImportJob.objects.get()
+    before, counts = table_counts(), dict(job.counts)
+
+    import_job_execute(job_id=job.pk)  # a retried or redelivered task
+
+    job.refresh_from_db()
+    assert (job.status, job.counts) == ("succeeded", counts)
+    assert table_counts() == before

@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from django.utils.translation import gettext as _
+
 from annotator.dataset.importing.images import images_root_check
 from annotator.dataset.ingest import (
     ImageSpec,
@@ -44,10 +46,10 @@ def images_root_resolve(value: object, *, field: str, file: str | None = None) -
     Used by the folder and Label Studio importers and by the web form.
     """
     if not isinstance(value, str) or not value.strip():
-        raise ImportFailed("a folder is required", file=file, field=field)
+        raise ImportFailed(_("a folder is required"), file=file, field=field)
     path = Path(value.strip()).expanduser()
     if not path.is_absolute():
-        raise ImportFailed(f'"{value}" is not an absolute path', file=file, field=field)
+        raise ImportFailed(_('"%(value)s" is not an absolute path') % {"value": value}, file=file, field=field)
     return images_root_check(path, file=file, field=field)
 
 

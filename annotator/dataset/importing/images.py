@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from django.conf import settings
+from django.utils.translation import gettext
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
@@ -89,11 +90,13 @@ def images_root_check(root: Path | str, *, file: str | None = None, field: str |
     """The resolved images root; ImportFailed when it is no folder or lies outside IMAGE_ROOTS."""
     resolved = Path(root).resolve()
     if not resolved.is_dir():
-        raise ImportFailed(f'images root "{root}" is not a folder', file=file, field=field)
+        raise ImportFailed(gettext('images root "%(root)s" is not a folder') % {"root": root}, file=file, field=field)
     allowed: list[Path] = list(settings.IMAGE_ROOTS)
     if allowed and not any(resolved == a or resolved.is_relative_to(a) for a in allowed):
         raise ImportFailed(
-            f'images root "{root}" is outside the allowed roots (LABELLOOP_IMAGE_ROOTS)', file=file, field=field
+            gettext('images root "%(root)s" is outside the allowed roots (LABELLOOP_IMAGE_ROOTS)') % {"root": root},
+            file=file,
+            field=field,
         )
     return resolved
 
