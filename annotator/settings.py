@@ -25,8 +25,15 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media"))).resolve()
 MEDIA_URL = "/media/"
 SNAPSHOT_ROOT = DATA_DIR / "snapshots"
 IMPORT_UPLOAD_ROOT = DATA_DIR / "uploads"
-# Imports may only read images below these roots; empty means "any root the admin names".
+# Imports may only read images below these roots. Empty means "any folder an admin names",
+# which only development (DEBUG) may allow: in production it would open every file the
+# server can read to whoever holds the Admin role.
 IMAGE_ROOTS = [Path(p).resolve() for p in env_list("LABELLOOP_IMAGE_ROOTS", [])]
+if not IMAGE_ROOTS and not DEBUG:
+    raise ImproperlyConfigured(
+        "LABELLOOP_IMAGE_ROOTS must list the folders imports may read images from "
+        "(comma-separated absolute paths, e.g. /images); it may be empty only with DEBUG=1"
+    )
 # Largest image accepted by imports, in pixels (guards against decompression bombs).
 MAX_IMAGE_PIXELS = env_int("LABELLOOP_MAX_IMAGE_PIXELS", 89_478_485, minimum=1)
 VAL_FRACTION = env_float("LABELLOOP_VAL_FRACTION", 0.1)

@@ -1,6 +1,7 @@
 """Manifest, taxonomy and images → a dataset of multi-hot targets, plus transforms and loaders.
 
-Label order is the taxonomy's label order everywhere (targets, model outputs, files).
+Label order is the taxonomy's label order everywhere (targets, model outputs, files); labels marked
+``"active": false`` are not model outputs (see :func:`taxonomy_label_keys`).
 A manifest is held in flat numpy arrays (paths in one byte buffer, labels in CSR form) so that
 a million-line snapshot costs tens of megabytes and forked data-loading workers share it
 without copying.
@@ -17,7 +18,7 @@ import logging
 import math
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ class DataError(ValueError):
 
 
 def load_taxonomy(path: str | Path) -> dict[str, Any]:
-    """Read a taxonomy JSON file and check the fields training relies on (labels, unique keys)."""
+    """Read a taxonomy JSON file and check the fields training relies on (labels, unique keys, active flags)."""
     try:
         with open(path, encoding="utf-8") as handle:
             taxonomy = json.load(handle)
@@ -71,7 +72,11 @@ def load_taxonomy(path: str | Path) -> dict[str, Any]:
             raise DataError(f"taxonomy {path}: labels[{position}] has no string 'key'")
         if key in seen:
             raise DataError(f"taxonomy {path}: label key {key!r} appears twice")
+        if "active" in label and not isinstance(label["active"], bool):
+            raise DataError(f"taxonomy {path}: label {key!r} field 'active' must be true or false")
         seen.add(key)
+    if all(label.get("active") is False for label in labels):
+        raise DataError(f"taxonomy {path}: every label is inactive ('active': false); nothing to train")
     for position, relation in enumerate(taxonomy.get("relations") or []):
         for end in ("src", "dst"):
             if relation.get(end) not in seen:
@@ -80,8 +85,14 @@ def load_taxonomy(path: str | Path) -> dict[str, Any]:
 
 
 def taxonomy_label_keys(taxonomy: dict[str, Any]) -> list[str]:
-    """The label keys in taxonomy order: the column order of targets and model outputs."""
-    return [label["key"] for label in taxonomy["labels"]]
+    """The active label keys in taxonomy order: the columns of targets and model outputs.
+
+    A label with ``"active": false`` is not a column: snapshots keep inactive labels in the
+    taxonomy (it is the taxonomy as it was) but never list them in a manifest, so as columns
+    they would only learn "always absent". They stay in the taxonomy for relations, so a
+    child of an inactive label still implies the active labels above it.
+    """
+    return [label["key"] for label in taxonomy["labels"] if label.get("active") is not False]
 
 
 @dataclass(frozen=True)
@@ -152,7 +163,12 @@ def _gather_csr(offsets: np.ndarray, values: np.ndarray, rows: np.ndarray) -> tu
 
 
 def _label_columns(
-    record: dict[str, Any], field: str, columns: dict[str, int] | None, where: str, problems: list[str]
+    record: dict[str, Any],
+    field: str,
+    columns: dict[str, int] | None,
+    where: str,
+    problems: list[str],
+    ignored: Collection[str] = (),
 ) -> list[int]:
     values = record.get(field, [])
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
@@ -160,20 +176,26 @@ def _label_columns(
         return []
     if columns is None:
         return []
-    unknown = [v for v in values if v not in columns]
+    unknown = [v for v in values if v not in columns and v not in ignored]
     if unknown:
         problems.append(f"{where}: {field} {', '.join(map(repr, unknown))} not in the taxonomy")
         return []
-    return sorted({columns[v] for v in values})
+    return sorted({columns[v] for v in values if v in columns})
 
 
-def read_manifest(path: str | Path, label_keys: Sequence[str] | None) -> Manifest:
+def inactive_label_keys(taxonomy: dict[str, Any]) -> set[str]:
+    """Keys of the taxonomy's inactive labels: known, but not model outputs."""
+    return {label["key"] for label in taxonomy["labels"] if label.get("active") is False}
+
+
+def read_manifest(path: str | Path, label_keys: Sequence[str] | None, *, ignored: Collection[str] = ()) -> Manifest:
     """Read a JSON Lines manifest; labels become column indices into ``label_keys``.
 
     With ``label_keys=None`` labels are not read at all (prediction only needs images).
     Raises :class:`DataError` listing the first problems with their line numbers: bad JSON,
     missing ``image``, a ``split`` other than train/val, a label unknown to the taxonomy, a label
-    both listed and verified absent.
+    both listed and verified absent. Labels in ``ignored`` (the taxonomy's inactive labels) are
+    known but not columns: they are skipped, not reported.
     """
     columns = None if label_keys is None else {key: i for i, key in enumerate(label_keys)}
     paths: list[bytes] = []
@@ -200,8 +222,8 @@ def read_manifest(path: str | Path, label_keys: Sequence[str] | None) -> Manifes
             if record.get("split") not in SPLITS:
                 problems.append(f"{where}: split {record.get('split')!r} is not one of {', '.join(SPLITS)}")
                 continue
-            positives = _label_columns(record, "labels", columns, where, problems)
-            negatives = _label_columns(record, "negatives", columns, where, problems)
+            positives = _label_columns(record, "labels", columns, where, problems, ignored)
+            negatives = _label_columns(record, "negatives", columns, where, problems, ignored)
             both = set(positives) & set(negatives)
             if both and label_keys is not None:
                 keys = ", ".join(repr(label_keys[c]) for c in sorted(both))

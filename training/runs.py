@@ -33,6 +33,7 @@ from training.data import (
     build_loader,
     draft_size,
     eval_transform,
+    inactive_label_keys,
     load_taxonomy,
     read_manifest,
     taxonomy_label_keys,
@@ -221,7 +222,7 @@ def _train(
     configure_determinism(config, info.device)
     taxonomy = load_taxonomy(taxonomy_path)
     keys = taxonomy_label_keys(taxonomy)
-    records = read_manifest(manifest_path, keys)
+    records = read_manifest(manifest_path, keys, ignored=inactive_label_keys(taxonomy))
     train_set, val_set = records.subset(records.indices_of("train")), records.subset(records.indices_of("val"))
     if len(train_set) == 0:
         raise DataError(f"manifest {manifest_path} has no images with split 'train'")
@@ -340,10 +341,12 @@ def evaluate_run(
     config = load_config(overrides=overrides, base_path=run_dir / ckpt.CONFIG)
     keys = list(ckpt.read_json(run_dir / ckpt.LABELS))
     tax = load_taxonomy(taxonomy)
-    missing = sorted(set(keys) - set(taxonomy_label_keys(tax)))
+    # A label deactivated since training is still a column of this run: evaluate it.
+    missing = sorted(set(keys) - {label["key"] for label in tax["labels"]})
     if missing:
         raise DataError(f"taxonomy {taxonomy} lacks labels the run was trained on: {', '.join(missing)}")
-    records = read_manifest(manifest, keys)
+    # Labels added to the taxonomy after training are not outputs of this run: skip them.
+    records = read_manifest(manifest, keys, ignored={label["key"] for label in tax["labels"]} - set(keys))
     val_set = records.subset(records.indices_of("val"))
     if len(val_set) == 0:
         raise DataError(f"manifest {manifest} has no images with split 'val'")

@@ -3,8 +3,8 @@
 Truth is never written behind the history's back: an ImageLabel saved or deleted here
 goes through ``image_labels_set`` (source ``admin``, closure applied, one history row
 per change). History and snapshots are read-only; images enter only through imports;
-import jobs are created on the Imports page (which validates their parameters) and
-failed ones can be re-run from here.
+import jobs are created on the Imports page (which validates their parameters; "Add
+import job" here leads there) and failed or stalled ones can be re-run from here.
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from annotator.accounts.roles import Role, user_has_role
 from annotator.dataset.models import (
     Evidence,
     EvidenceSource,
@@ -161,7 +164,11 @@ class EvidenceAdmin(LargeTableMixin, AdminRoleMixin, admin.ModelAdmin):
 
 @admin.register(ImportJob)
 class ImportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Read-only rows (created on the Imports page) with one action: re-run failed imports."""
+    """Read-only rows with one action: re-run failed or stalled imports.
+
+    "Add import job" leads to the Imports page's form (dataset:import_new), which validates
+    the parameters and saves the uploads; the admin never creates a job row itself.
+    """
 
     list_display = ("id", "kind", "status", "phase", "percent", "created_by", "created_at", "finished_at")
     list_filter = ("status", "kind")
@@ -178,13 +185,24 @@ class ImportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_by",
         "created_at",
         "started_at",
+        "heartbeat_at",
         "finished_at",
     )
     actions = ("rerun_failed",)
 
-    @admin.action(description=_("Re-run selected failed imports"))
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return user_has_role(request.user, Role.ADMIN)
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        return redirect("dataset:import_new")
+
+    @admin.action(description=_("Re-run selected failed or stalled imports"))
     def rerun_failed(self, request: HttpRequest, queryset: QuerySet[ImportJob]) -> None:
-        job_ids = list(queryset.filter(status=ImportJob.Status.FAILED).values_list("id", flat=True))
+        job_ids = list(ImportJob.objects.rerunnable().filter(pk__in=queryset).values_list("id", flat=True))
         requeued = [job_id for job_id in job_ids if import_job_requeue(job_id=job_id)]
         skipped = queryset.count() - len(requeued)
         if requeued:
@@ -198,8 +216,8 @@ class ImportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             self.message_user(
                 request,
                 ngettext(
-                    "%(count)d selected import was not failed and was left alone.",
-                    "%(count)d selected imports were not failed and were left alone.",
+                    "%(count)d selected import was neither failed nor stalled and was left alone.",
+                    "%(count)d selected imports were neither failed nor stalled and were left alone.",
                     skipped,
                 )
                 % {"count": skipped},

@@ -1,15 +1,26 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
+from django.db.models.functions import Coalesce, Now
+from django.db.models.lookups import LessThan
 from django.utils.translation import gettext_lazy as _
+
+#: A running import whose worker has given no sign of life for this long is taken for lost
+#: and may be re-run. Workers bump ``ImportJob.heartbeat_at`` every HEARTBEAT_INTERVAL
+#: (30 s, importing/progress.py) whatever the import is doing, so this is ~20 missed beats.
+IMPORT_STALE_AFTER = timedelta(minutes=10)
 
 
 class Image(models.Model):
     """An image where it lies: a storage root and a path below it. Never copied.
 
-    The content hash is unique: the same bytes imported twice are one image.
+    The content hash is unique: the same bytes imported twice are one image. The place
+    (storage root, relative path) is unique too: a file that changes after its import is
+    refused by the next import, never registered as a second image at the same place.
     """
 
     class Origin(models.TextChoices):
@@ -39,7 +50,9 @@ class Image(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["storage_root", "relative_path"], name="dataset_image_location_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["storage_root", "relative_path"], name="dataset_image_location_unique")
+        ]
 
     def __str__(self) -> str:
         return self.relative_path
@@ -86,7 +99,10 @@ class ImageLabel(models.Model):
 class LabelHistory(models.Model):
     """Append-only record of every change to an ImageLabel: who or what, why, when.
 
-    ``old_state``/``new_state`` are null for "unknown" (no ImageLabel row).
+    ``old_state``/``new_state`` are null for "unknown" (no ImageLabel row). A row is never
+    changed: ``save()`` refuses an existing row, and a database trigger (migration 0005)
+    refuses any UPDATE, ``QuerySet.update()`` and raw SQL included. Rows are deleted only
+    with their image (CASCADE).
     """
 
     # Indexes are few on purpose: every bulk import writes one row per change. Per image
@@ -170,6 +186,15 @@ class Evidence(models.Model):
         return f"image {self.image_id} label {self.label_id}: {self.score} from source {self.source_id}"
 
 
+class ImportJobQuerySet(models.QuerySet["ImportJob"]):
+    def rerunnable(self) -> ImportJobQuerySet:
+        """Jobs that may be queued again: failed ones, and running ones whose worker was lost
+        (no heartbeat for IMPORT_STALE_AFTER, by the database's clock, which the heartbeat uses)."""
+        last_sign = Coalesce("heartbeat_at", "started_at", "created_at")
+        stalled = models.Q(status=ImportJob.Status.RUNNING) & LessThan(last_sign, Now() - IMPORT_STALE_AFTER)
+        return self.filter(models.Q(status=ImportJob.Status.FAILED) | stalled)
+
+
 class ImportJob(models.Model):
     """One import, run by a Celery worker or a management command, with its progress."""
 
@@ -197,6 +222,12 @@ class ImportJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The last sign of life of the worker running it: set when it starts, bumped by every
+    # progress write and by a heartbeat while it runs (importing/progress.py). A running job
+    # whose heartbeat stopped for IMPORT_STALE_AFTER lost its worker and may be re-run.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ImportJobQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
@@ -214,7 +245,12 @@ class ImportJob(models.Model):
 
 
 class Snapshot(models.Model):
-    """An immutable export of the dataset: manifest.jsonl + taxonomy.json in a folder."""
+    """An immutable export of the dataset: manifest.jsonl + taxonomy.json in a folder.
+
+    A row never changes: ``save()`` refuses an existing row, a database trigger (migration
+    0005) refuses any UPDATE, and the user who made it cannot be deleted (PROTECT; a
+    SET_NULL would rewrite the row).
+    """
 
     path = models.CharField(max_length=1000)
     content_hash = models.CharField(max_length=64)
@@ -225,7 +261,7 @@ class Snapshot(models.Model):
     train_count = models.PositiveIntegerField(default=0)
     val_count = models.PositiveIntegerField(default=0)
     note = models.CharField(max_length=300, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

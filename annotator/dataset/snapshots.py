@@ -10,7 +10,10 @@ A snapshot is a folder holding
   (counted in meta.json as ``conflicts``), so no label is ever in both lists.
   ``image`` is relative to ``images_root`` in meta.json: the storage root when there is
   one, the roots' common folder when images live under several.
-* ``taxonomy.json`` — ``taxonomy_export()``, inactive labels included.
+* ``taxonomy.json`` — ``taxonomy_export()``: the taxonomy as it was, inactive labels included
+  (``"active": false``) so that every parent and relation still names a label in the file.
+  Training makes only the active labels model outputs and follows relations through the
+  inactive ones, as the manifest's closure does.
 * ``meta.json`` — counts, the two files' sha256 and the content hash.
 
 Images without a split get one first (``splits_assign``; a split is set once and never

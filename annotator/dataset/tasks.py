@@ -48,19 +48,28 @@ def import_job_enqueue(*, job_id: int) -> None:
 
 
 def import_job_requeue(*, job_id: int) -> bool:
-    """Put a failed job back in the queue and enqueue it; False (nothing done) unless it was failed.
+    """Put a failed job, or a running one whose worker was lost, back in the queue and enqueue it.
 
-    The state moves with one conditional UPDATE, so two admins clicking at once queue it once.
+    A running job counts as lost when its heartbeat stopped for IMPORT_STALE_AFTER
+    (``ImportJob.objects.rerunnable()``); a live one is left alone. Returns False (nothing
+    done) for any other job. The state moves with one conditional UPDATE, so two admins
+    clicking at once queue it once. Should the lost worker still be alive after all, the
+    rerun waits for it on the import lock and then finds the job succeeded or runs it clean.
     """
     with transaction.atomic():
-        moved = ImportJob.objects.filter(id=job_id, status=ImportJob.Status.FAILED).update(
-            status=ImportJob.Status.QUEUED,
-            phase="",
-            progress_done=0,
-            progress_total=0,
-            error="",
-            started_at=None,
-            finished_at=None,
+        moved = (
+            ImportJob.objects.rerunnable()
+            .filter(id=job_id)
+            .update(
+                status=ImportJob.Status.QUEUED,
+                phase="",
+                progress_done=0,
+                progress_total=0,
+                error="",
+                started_at=None,
+                finished_at=None,
+                heartbeat_at=None,
+            )
         )
         if moved != 1:
             return False

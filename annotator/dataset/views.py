@@ -7,55 +7,28 @@ Pages render server-side; the import page's live progress polls ``ImportJobApi``
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.exceptions import PermissionDenied
-from django.core.paginator import Page, Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.accounts.access import HasRole, role_required
-from annotator.accounts.roles import Role, user_has_role
+from annotator.accounts.roles import Role
 from annotator.dataset.forms import IMPORT_FORMS
-from annotator.dataset.models import ImportJob, Snapshot
-from annotator.dataset.tasks import snapshot_create_enqueue
+from annotator.dataset.models import IMPORT_STALE_AFTER, ImportJob
+from annotator.dataset.selectors import (
+    import_job_get_for_user,
+    import_job_rerunnable,
+    import_jobs_page,
+    snapshots_page,
+)
+from annotator.dataset.tasks import import_job_requeue, snapshot_create_enqueue
 
-#: Rows per page on the import and snapshot lists.
-LIST_PAGE_SIZE = 50
-
-# --- reads (access-checked getters; candidates for annotator/dataset/selectors.py) ----------
-
-
-def import_job_get_for_user(*, user: AbstractBaseUser | AnonymousUser, job_id: int) -> ImportJob:
-    """The ImportJob ``job_id`` if ``user`` may see it (admins only): PermissionDenied, else Http404."""
-    if not user_has_role(user, Role.ADMIN):
-        raise PermissionDenied
-    job = ImportJob.objects.select_related("created_by").filter(pk=job_id).first()
-    if job is None:
-        raise Http404("no such import")
-    return job
-
-
-def import_jobs_page(*, user: AbstractBaseUser | AnonymousUser, page: str | int | None) -> Page:
-    """One page of import jobs, newest first, with their creators (one query for the rows)."""
-    if not user_has_role(user, Role.ADMIN):
-        raise PermissionDenied
-    jobs = ImportJob.objects.select_related("created_by").order_by("-id")
-    return Paginator(jobs, LIST_PAGE_SIZE).get_page(page)
-
-
-def snapshots_page(*, user: AbstractBaseUser | AnonymousUser, page: str | int | None) -> Page:
-    """One page of snapshots, newest first (admins only)."""
-    if not user_has_role(user, Role.ADMIN):
-        raise PermissionDenied
-    snapshots = Snapshot.objects.select_related("created_by").order_by("-id")
-    return Paginator(snapshots, LIST_PAGE_SIZE).get_page(page)
-
+STALE_MINUTES = int(IMPORT_STALE_AFTER.total_seconds() // 60)
 
 # --- pages ---------------------------------------------------------------------------------
 
@@ -86,9 +59,37 @@ def import_new(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(Role.ADMIN)
+@require_http_methods(["GET", "HEAD", "POST"])
 def import_detail(request: HttpRequest, job_id: int) -> HttpResponse:
+    """The job's parameters, live progress and outcome; POST ``action=rerun`` queues it again.
+
+    Re-running is offered for a failed job and for a running one whose worker was lost (no
+    heartbeat for IMPORT_STALE_AFTER). The POST goes to this page (CSRF-checked like every
+    POST) and redirects back to it.
+    """
     job = import_job_get_for_user(user=request.user, job_id=job_id)
-    return render(request, "dataset/import_detail.html", {"job": job, "counts": sorted(job.counts.items())})
+    if request.method == "POST":
+        if request.POST.get("action") != "rerun":
+            return HttpResponseBadRequest("unknown action")
+        if import_job_requeue(job_id=job.id):
+            messages.success(request, _("Import %(id)d queued again.") % {"id": job.id})
+        else:
+            messages.warning(
+                request,
+                _(
+                    "Import %(id)d was not re-run: only a failed import, or a running one whose worker "
+                    "has given no sign of life for %(minutes)d minutes, can be re-run."
+                )
+                % {"id": job.id, "minutes": STALE_MINUTES},
+            )
+        return redirect("dataset:import_detail", job_id=job.id)
+    context = {
+        "job": job,
+        "counts": sorted(job.counts.items()),
+        "rerunnable": import_job_rerunnable(job_id=job.id),
+        "stale_minutes": STALE_MINUTES,
+    }
+    return render(request, "dataset/import_detail.html", context)
 
 
 class ImportJobOutputSerializer(serializers.ModelSerializer):

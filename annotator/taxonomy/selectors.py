@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
@@ -178,12 +179,30 @@ def label_detail_get(*, key: str) -> LabelDetail:
     )
 
 
-def taxonomy_export_rows() -> tuple[list[Label], list[tuple[str, str, str, str]]]:
-    """Labels in tree order (parents before children) and relations as (kind, src, dst, note) keys."""
+# (kind, caption, content hash of the dataset image or None, upload path or None)
+ExampleRow = tuple[str, str, str | None, str | None]
+
+
+def taxonomy_export_rows() -> tuple[list[Label], list[tuple[str, str, str, str]], dict[int, list[ExampleRow]]]:
+    """Labels in tree order (parents before children), relations as (kind, src, dst, note) keys
+    and each label's guideline examples by label id (three queries)."""
     ordered = [label for label, _, _, _ in _tree_order({label.id: label for label in Label.objects.all()})]
     key_by_id = {label.id: label.key for label in ordered}
     relations = sorted(
         (kind, key_by_id[src], key_by_id[dst], note)
         for kind, src, dst, note in LabelRelation.objects.values_list("kind", "src_id", "dst_id", "note")
     )
-    return ordered, relations
+    return ordered, relations, guideline_example_rows()
+
+
+def guideline_example_rows(*, label_ids: Iterable[int] | None = None) -> dict[int, list[ExampleRow]]:
+    """Guideline examples by label id, in the label page's order (kind, then id); one query."""
+    examples = GuidelineExample.objects.order_by("label_id", "kind", "id")
+    if label_ids is not None:
+        examples = examples.filter(label_id__in=list(label_ids))
+    rows: dict[int, list[ExampleRow]] = {}
+    for label_id, kind, caption, content_hash, upload in examples.values_list(
+        "label_id", "kind", "caption", "image__content_hash", "upload"
+    ):
+        rows.setdefault(label_id, []).append((kind, caption, content_hash, upload or None))
+    return rows

@@ -13,14 +13,22 @@ from typing import Any
 
 import markdown
 import nh3
+from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from annotator.taxonomy.models import Label, LabelRelation
-from annotator.taxonomy.selectors import TaxonomyState, taxonomy_export_rows, taxonomy_state_get
+from annotator.dataset.models import Image
+from annotator.taxonomy.models import GuidelineExample, Label, LabelRelation
+from annotator.taxonomy.selectors import (
+    TaxonomyState,
+    guideline_example_rows,
+    taxonomy_export_rows,
+    taxonomy_state_get,
+)
 from annotator.taxonomy.validation import (
     SYMMETRIC_KINDS,
+    ExampleEntry,
     Relation,
     TaxonomyData,
     TaxonomyError,
@@ -58,12 +66,19 @@ class TaxonomyLoadResult:
     relations_created: int = 0
     relations_updated: int = 0
     relations_unchanged: int = 0
+    examples_replaced: int = 0  # labels whose guideline examples were replaced
     dry_run: bool = False
     warnings: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
-        return bool(self.labels_created or self.labels_updated or self.relations_created or self.relations_updated)
+        return bool(
+            self.labels_created
+            or self.labels_updated
+            or self.relations_created
+            or self.relations_updated
+            or self.examples_replaced
+        )
 
 
 def taxonomy_load(*, data: dict[str, Any], source: str = "file", dry_run: bool = False) -> TaxonomyLoadResult:
@@ -74,13 +89,18 @@ def taxonomy_load(*, data: dict[str, Any], source: str = "file", dry_run: bool =
     field or the labels involved) and nothing is written. Loading the same file twice
     changes nothing the second time. What the file does not mention is left alone:
     labels missing from the file are kept, relations missing from the file are kept,
-    and an optional field absent from an entry keeps its stored value.
+    and an optional field absent from an entry keeps its stored value. A label's
+    ``examples``, when present, replace its guideline examples (unless they are the same);
+    each ``image`` must be the content hash of a dataset image and each ``upload`` a file
+    in the media storage.
     """
     parsed = taxonomy_data_parse(data, source=source)
     with transaction.atomic():
         taxonomy_lock()
         state = taxonomy_state_get()
         parents, relations, problems = _merge(state, parsed)
+        image_ids, example_problems = _examples_resolve(parsed)
+        problems += example_problems
         if problems:
             raise TaxonomyError(problems, source=source)
         before = taxonomy_problems(parents=state.parents, relations=state.relations)
@@ -88,6 +108,7 @@ def taxonomy_load(*, data: dict[str, Any], source: str = "file", dry_run: bool =
         if introduced:
             raise TaxonomyError([_locate(problem, parsed) for problem in introduced], source=source)
         result = _write(parsed, source=source, dry_run=dry_run)
+        result = replace(result, examples_replaced=_examples_write(parsed, image_ids))
         warnings = tuple(problem.message for problem in before)
         for warning in warnings:
             logger.warning("taxonomy already broken before loading %s: %s", source, warning)
@@ -235,14 +256,69 @@ def _write(parsed: TaxonomyData, *, source: str, dry_run: bool) -> TaxonomyLoadR
     )
 
 
+def _examples_resolve(parsed: TaxonomyData) -> tuple[dict[str, int], list[str]]:
+    """Image ids by content hash for the file's examples, and the references that resolve to nothing."""
+    entries = [(label, example) for label in parsed.labels for example in label.examples or ()]
+    hashes = {example.image for _, example in entries if example.image is not None}
+    image_ids = dict(Image.objects.filter(content_hash__in=hashes).values_list("content_hash", "id")) if hashes else {}
+    problems = []
+    for label, example in entries:
+        where = f"labels[{label.index}] ({label.key}) examples[{example.index}]"
+        if example.image is not None and example.image not in image_ids:
+            problems.append(f"{where} field 'image': no dataset image has content hash {example.image!r}")
+        if example.upload is not None and not default_storage.exists(example.upload):
+            problems.append(f"{where} field 'upload': no file {example.upload!r} in the media folder (MEDIA_ROOT)")
+    return image_ids, problems
+
+
+def _examples_write(parsed: TaxonomyData, image_ids: dict[str, int]) -> int:
+    """Replace the examples of each label whose entry lists ``examples`` different from the stored ones.
+
+    Returns how many labels had theirs replaced. Examples are compared in the order the
+    label page and the export use (kind, then position), so loading an export changes nothing.
+    """
+
+    def in_page_order(examples: tuple[ExampleEntry, ...]) -> list[ExampleEntry]:
+        return sorted(examples, key=lambda example: example.kind)  # stable: keeps the file's order per kind
+
+    wanted = {entry.key: in_page_order(entry.examples) for entry in parsed.labels if entry.examples is not None}
+    if not wanted:
+        return 0
+    id_by_key = dict(Label.objects.filter(key__in=wanted).values_list("key", "id"))
+    stored = guideline_example_rows(label_ids=id_by_key.values())
+    changed = [
+        key
+        for key, examples in wanted.items()
+        if [(e.kind, e.caption, e.image, e.upload) for e in examples] != stored.get(id_by_key[key], [])
+    ]
+    if not changed:
+        return 0
+    # Rows only: the uploaded files stay, the new rows may point at the same ones.
+    GuidelineExample.objects.filter(label_id__in=[id_by_key[key] for key in changed]).delete()
+    GuidelineExample.objects.bulk_create(
+        GuidelineExample(
+            label_id=id_by_key[key],
+            kind=example.kind,
+            caption=example.caption,
+            image_id=image_ids[example.image] if example.image is not None else None,
+            upload=example.upload or "",
+        )
+        for key in changed
+        for example in wanted[key]
+    )
+    return len(changed)
+
+
 def taxonomy_export() -> dict[str, list[dict[str, Any]]]:
     """The whole taxonomy in the file format of DESIGN.md, parents before children.
 
     ``key``, ``name_en``, ``name_zh``, ``parent`` (null for a root) and the relations'
-    ``kind``, ``src``, ``dst`` are the fixed fields; ``small_object``, ``active`` and
-    ``guideline`` follow, and ``note`` appears on a relation that has one.
+    ``kind``, ``src``, ``dst`` are the fixed fields; ``small_object``, ``active``,
+    ``guideline`` and ``examples`` (the guideline examples: ``kind``, ``caption``, ``image``
+    as a dataset image's content hash or null, ``upload`` as a path relative to MEDIA_ROOT
+    or null) follow, and ``note`` appears on a relation that has one.
     """
-    labels, relations = taxonomy_export_rows()
+    labels, relations, examples = taxonomy_export_rows()
     key_by_id = {label.id: label.key for label in labels}
     return {
         "labels": [
@@ -254,6 +330,10 @@ def taxonomy_export() -> dict[str, list[dict[str, Any]]]:
                 "small_object": label.is_small_object,
                 "active": label.is_active,
                 "guideline": label.guideline,
+                "examples": [
+                    {"kind": kind, "caption": caption, "image": image, "upload": upload}
+                    for kind, caption, image, upload in examples.get(label.id, [])
+                ],
             }
             for label in labels
         ],

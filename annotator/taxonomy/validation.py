@@ -4,7 +4,9 @@ Two layers:
 
 * ``taxonomy_data_parse`` checks the *shape* of a taxonomy file (the export format):
   every entry is an object, required fields are there, values have the right type.
-  Its messages name the source (file), the entry (``labels[3]``) and the field.
+  Its messages name the source (file), the entry (``labels[3]``, ``labels[3] (cat)
+  examples[0]``) and the field. Whether a guideline example's image and upload exist
+  is for the loader to check (it needs the database and the media storage).
 * ``taxonomy_problems`` checks the *graph* that would result: no cycle in the parent
   tree, in ``implies``, or in both together; no self relation; no pair that both
   implies and excludes; no pair that both overlaps and excludes; and no label whose
@@ -18,6 +20,7 @@ Nothing here touches the database.
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,13 +34,19 @@ KEY_PATTERN = re.compile(r"^[-a-zA-Z0-9_]+\Z")  # what Label.key (a SlugField) a
 KEY_MAX = 100
 NAME_MAX = 200
 NOTE_MAX = 300
+CAPTION_MAX = 300  # GuidelineExample.caption
+UPLOAD_MAX = 100  # GuidelineExample.upload: Django's FileField default max_length
+CONTENT_HASH_PATTERN = re.compile(r"^[0-9a-f]{64}\Z")  # Image.content_hash: sha256, lowercase hex
 # A broken file can produce thousands of messages; the first ones say enough.
 MAX_REPORTED_PROBLEMS = 25
 
-LABEL_FIELDS = ("key", "name_en", "name_zh", "parent", "small_object", "active", "guideline")
+LABEL_FIELDS = ("key", "name_en", "name_zh", "parent", "small_object", "active", "guideline", "examples")
 LABEL_REQUIRED = ("key", "name_en")
 RELATION_FIELDS = ("kind", "src", "dst", "note")
 RELATION_REQUIRED = ("kind", "src", "dst")
+EXAMPLE_KINDS = ("positive", "negative")  # GuidelineExample.Kind
+EXAMPLE_FIELDS = ("kind", "caption", "image", "upload")
+EXAMPLE_REQUIRED = ("kind",)
 TOP_LEVEL_FIELDS = ("labels", "relations")
 
 Relation = tuple[str, str, str]  # (kind, src key, dst key)
@@ -72,6 +81,18 @@ class TaxonomyProblem:
 
 
 @dataclass(frozen=True)
+class ExampleEntry:
+    """One guideline example of a label entry: ``image`` is a dataset image's content hash,
+    ``upload`` a path relative to MEDIA_ROOT; either may be ``None``."""
+
+    index: int
+    kind: str
+    caption: str = ""
+    image: str | None = None
+    upload: str | None = None
+
+
+@dataclass(frozen=True)
 class LabelEntry:
     """One label of a taxonomy file; ``None`` means the field was absent (keep what is stored)."""
 
@@ -84,6 +105,7 @@ class LabelEntry:
     small_object: bool | None = None
     active: bool | None = None
     guideline: str | None = None
+    examples: tuple[ExampleEntry, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +222,7 @@ def _label_entry_parse(index: int, raw: object, problems: list[str]) -> LabelEnt
     for name in ("small_object", "active"):
         if name in raw and not isinstance(raw[name], bool):
             problems.append(f"{where} field {name!r}: expected true or false, got {_json_type(raw[name])}")
+    examples = _examples_parse(raw["examples"], where, problems) if "examples" in raw else None
     if len(problems) > before:
         return None
     return LabelEntry(
@@ -212,7 +235,64 @@ def _label_entry_parse(index: int, raw: object, problems: list[str]) -> LabelEnt
         small_object=raw.get("small_object"),
         active=raw.get("active"),
         guideline=raw.get("guideline"),
+        examples=examples,
     )
+
+
+def _examples_parse(raw: object, where: str, problems: list[str]) -> tuple[ExampleEntry, ...] | None:
+    if not isinstance(raw, list):
+        problems.append(f"{where} field 'examples': expected a list, got {_json_type(raw)}")
+        return None
+    before = len(problems)
+    entries = [_example_parse(index, item, f"{where} examples[{index}]", problems) for index, item in enumerate(raw)]
+    if len(problems) > before:
+        return None
+    return tuple(entry for entry in entries if entry is not None)
+
+
+def _example_parse(index: int, raw: object, where: str, problems: list[str]) -> ExampleEntry | None:
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: expected an object, got {_json_type(raw)}")
+        return None
+    before = len(problems)
+    for name in sorted(set(raw) - set(EXAMPLE_FIELDS)):
+        problems.append(f"{where} field {name!r}: unknown (expected one of {', '.join(EXAMPLE_FIELDS)})")
+    for name in EXAMPLE_REQUIRED:
+        if name not in raw:
+            problems.append(f"{where} field {name!r}: missing")
+    kind = raw.get("kind")
+    if "kind" in raw and kind not in EXAMPLE_KINDS:
+        problems.append(f"{where} field 'kind': {kind!r} is not one of {', '.join(EXAMPLE_KINDS)}")
+    _check_string(raw, "caption", where, problems, max_length=CAPTION_MAX)
+    image = raw.get("image")
+    if image is not None and not (isinstance(image, str) and CONTENT_HASH_PATTERN.match(image)):
+        problems.append(
+            f"{where} field 'image': expected the content hash of a dataset image "
+            f"(sha256, 64 lowercase hex digits) or null, got {image!r}"
+        )
+    upload = raw.get("upload")
+    if upload is not None:
+        problem = _upload_problem(upload)
+        if problem:
+            problems.append(f"{where} field 'upload': {problem}")
+    if len(problems) > before:
+        return None
+    return ExampleEntry(index=index, kind=str(kind), caption=raw.get("caption") or "", image=image, upload=upload)
+
+
+def _upload_problem(upload: object) -> str:
+    """Why ``upload`` is not a plain path inside MEDIA_ROOT ('' when it is one)."""
+    if not isinstance(upload, str) or not upload:
+        return f"expected a path relative to MEDIA_ROOT or null, got {_json_type(upload)}"
+    if len(upload) > UPLOAD_MAX:
+        return f"longer than {UPLOAD_MAX} characters"
+    # A stored file name outside MEDIA_ROOT would let the page serve any file of the server.
+    plain = posixpath.normpath(upload) == upload and upload != "."
+    if "\\" in upload or "\x00" in upload or upload.startswith("/") or not plain:
+        return f"{upload!r} is not a plain path relative to MEDIA_ROOT (no leading '/', '..', '.' or '//')"
+    if upload.split("/")[0] == "..":
+        return f"{upload!r} points outside MEDIA_ROOT"
+    return ""
 
 
 def _relation_entry_parse(index: int, raw: object, problems: list[str]) -> RelationEntry | None:

@@ -287,8 +287,10 @@ def test_admin_lists_every_dataset_model(admin_client_):
 
 @pytest.mark.django_db
 def test_history_and_snapshots_are_read_only_in_admin(admin_client_):
-    for model in ("labelhistory", "snapshot", "importjob", "image"):
+    for model in ("labelhistory", "snapshot", "image"):
         assert admin_client_.get(reverse(f"admin:dataset_{model}_add")).status_code == 403, model
+    # "Add import job" leads to the Imports page's form (tests/dataset/test_import_rerun.py).
+    assert admin_client_.get(reverse("admin:dataset_importjob_add")).status_code == 302
 
 
 @pytest.mark.django_db
@@ -312,7 +314,7 @@ def test_admin_action_reruns_failed_imports(admin_client_, monkeypatch, django_c
     assert done.status == ImportJob.Status.SUCCEEDED
     assert sent == [failed.id]
     text = page_text(response)
-    assert "1 import queued again." in text and "was not failed" in text
+    assert "1 import queued again." in text and "neither failed nor stalled" in text
 
 
 @pytest.mark.django_db

@@ -9,6 +9,7 @@ import stat
 from io import StringIO
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -17,6 +18,8 @@ from annotator.dataset.snapshots import SnapshotError, snapshot_create
 from annotator.taxonomy.models import Label
 from annotator.taxonomy.services import taxonomy_export, taxonomy_load
 from tests.taxonomy.sample import sample_taxonomy
+from training.data import load_taxonomy, read_manifest, taxonomy_label_keys
+from training.relations import RelationIndex, apply
 
 pytestmark = pytest.mark.django_db
 
@@ -166,3 +169,45 @@ def test_the_command_writes_a_snapshot(dataset, tmp_path):
     snapshot = Snapshot.objects.get()
     assert f"snapshot {snapshot.id} written to {snapshot.path}: 5 images" in out.getvalue()
     assert snapshot.note == "nightly"
+
+
+def test_training_reads_a_snapshot_whose_inactive_labels_have_children_and_relations(dataset, tmp_path):
+    """taxonomy.json keeps inactive labels; training makes only the active ones columns and
+    still follows relations through the inactive ones."""
+    extra = {
+        "labels": [
+            {"key": "pet", "name_en": "Pet", "parent": "animal", "active": False},
+            {"key": "kitten", "name_en": "Kitten", "parent": "pet"},
+        ],
+        "relations": [
+            {"kind": "implies", "src": "pet", "dst": "indoor"},
+            {"kind": "excludes", "src": "retired", "dst": "ring"},
+        ],
+    }
+    taxonomy_load(data=extra, source="pets.json")
+    kitten = Image.objects.create(
+        content_hash="e" * 64,
+        storage_root="/data/photos",
+        relative_path="b/kitten.jpg",
+        size_bytes=1,
+        width=1,
+        height=1,
+    )
+    ImageLabel.objects.create(image=kitten, label=Label.objects.get(key="kitten"), state=LabelState.POSITIVE)
+    snapshot = snapshot_create(out_dir=tmp_path / "snap")
+
+    taxonomy = load_taxonomy(tmp_path / "snap" / "taxonomy.json")
+    inactive = {entry["key"] for entry in taxonomy["labels"] if not entry["active"]}
+    assert inactive == {"pet", "retired"}  # the taxonomy as it was, inactive labels included
+    keys = taxonomy_label_keys(taxonomy)
+    assert not inactive & set(keys) and len(keys) == snapshot.label_count == 16
+    manifest = read_manifest(tmp_path / "snap" / "manifest.jsonl", keys)
+    assert _lines(tmp_path / "snap")[-1]["labels"] == ["animal", "indoor", "kitten", "scene"]
+    assert {keys[c] for c in manifest.positives(len(manifest) - 1)} == {"animal", "indoor", "kitten", "scene"}
+
+    index = RelationIndex.from_taxonomy(taxonomy, keys)
+    scores = np.zeros((1, len(keys)))
+    scores[0, keys.index("kitten")] = 0.9
+    scores[0, keys.index("outdoor")] = 0.8
+    _, keep = apply(scores, index, np.full(len(keys), 0.5))
+    assert {keys[c] for c in np.flatnonzero(keep[0])} == {"animal", "indoor", "kitten", "scene"}

@@ -20,6 +20,7 @@ def _label(key: str, en: str, zh: str, parent: str | None, **extra: Any) -> dict
         "small_object": extra.get("small_object", False),
         "active": extra.get("active", True),
         "guideline": extra.get("guideline", ""),
+        "examples": extra.get("examples", []),
     }
 
 

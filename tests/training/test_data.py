@@ -23,12 +23,14 @@ from training.data import (
     MultiLabelDataset,
     collate_skip_unreadable,
     eval_transform,
+    inactive_label_keys,
     load_image,
     load_taxonomy,
     read_manifest,
     taxonomy_label_keys,
     train_transform,
 )
+from training.relations import RelationIndex, apply, closure_keys
 
 COLORS = {"red": (230, 20, 20), "green": (20, 200, 20), "blue": (20, 20, 230)}
 TAXONOMY: dict[str, Any] = {
@@ -180,6 +182,61 @@ def test_bad_taxonomy(tmp_path: Path) -> None:
         load_taxonomy(path)
 
 
+def test_inactive_labels_are_not_columns_but_still_count_in_relations(tmp_path: Path) -> None:
+    # pet is inactive between animal and kitten; it implies indoor, and indoor excludes outdoor.
+    def label(key: str, parent: str | None, active: bool = True) -> dict[str, Any]:
+        return {"key": key, "name_en": key, "name_zh": "", "parent": parent, "active": active}
+
+    taxonomy = {
+        "labels": [
+            label("animal", None),
+            label("pet", "animal", active=False),
+            label("kitten", "pet"),
+            label("indoor", None),
+            label("outdoor", None),
+            label("old_scene", None, active=False),
+        ],
+        "relations": [
+            {"kind": "implies", "src": "pet", "dst": "indoor"},
+            {"kind": "excludes", "src": "indoor", "dst": "outdoor"},
+            {"kind": "implies", "src": "old_scene", "dst": "outdoor"},
+            {"kind": "overlaps", "src": "old_scene", "dst": "pet"},
+        ],
+    }
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(taxonomy), encoding="utf-8")
+    keys = taxonomy_label_keys(load_taxonomy(path))
+    assert keys == ["animal", "kitten", "indoor", "outdoor"]
+
+    manifest = tmp_path / "m.jsonl"
+    write_manifest(manifest, [{"image": "a.jpg", "labels": ["animal", "indoor", "kitten"], "split": "train"}])
+    assert read_manifest(manifest, keys).targets(len(keys)).tolist() == [[1, 1, 1, 0]]
+    write_manifest(manifest, [{"image": "a.jpg", "labels": ["pet"], "split": "train"}])
+    with pytest.raises(DataError, match="'pet' not in the taxonomy"):
+        read_manifest(manifest, keys)
+
+    index = RelationIndex.from_taxonomy(taxonomy, keys)
+    assert closure_keys(index, "kitten") == ["animal", "pet", "indoor"]
+    assert index.closure[keys.index("kitten")].tolist() == [True, False, True, False]
+    assert index.conflicts[keys.index("kitten"), keys.index("outdoor")]
+    _, keep = apply(np.array([[0.1, 0.9, 0.2, 0.8]]), index, np.full(len(keys), 0.5))
+    assert keep.tolist() == [[True, True, True, False]]
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ([{"key": "a", "active": "no"}], "label 'a' field 'active' must be true or false"),
+        ([{"key": "a", "active": False}], "every label is inactive"),
+    ],
+)
+def test_bad_active_flags(tmp_path: Path, labels: list[dict[str, Any]], message: str) -> None:
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"labels": labels}), encoding="utf-8")
+    with pytest.raises(DataError, match=message):
+        load_taxonomy(path)
+
+
 def test_unknown_as_ignore_masks_unverified_labels(tmp_path: Path) -> None:
     data = make_tiny_dataset(tmp_path, n=2)
     write_manifest(data.manifest, [{**data.records[0], "labels": ["red"], "negatives": ["blue", "dark"]}])
@@ -226,3 +283,26 @@ def test_exif_orientation_and_draft_decoding(tmp_path: Path) -> None:
     assert load_image(tmp_path / "sideways.jpg").size == (200, 400)
     drafted = load_image(tmp_path / "sideways.jpg", draft_size=90)  # JPEG decodes at 1/2 scale: 200x100
     assert drafted.size == (100, 200) and drafted.mode == "RGB"
+
+
+def test_inactive_labels_in_a_manifest_are_skipped_not_refused(tmp_path: Path) -> None:
+    taxonomy = {
+        "labels": [
+            {"key": "animal", "name_en": "Animal", "name_zh": "动物", "parent": None},
+            {"key": "cat", "name_en": "Cat", "name_zh": "猫", "parent": "animal"},
+            {"key": "retired", "name_en": "Retired", "name_zh": "停用", "parent": None, "active": False},
+        ],
+        "relations": [],
+    }
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(
+        '{"image": "a.jpg", "labels": ["cat", "retired"], "split": "train"}\n'
+        '{"image": "b.jpg", "labels": ["ghost"], "split": "val"}\n',
+        encoding="utf-8",
+    )
+    keys = taxonomy_label_keys(taxonomy)
+    with pytest.raises(DataError, match="'ghost' not in the taxonomy"):
+        read_manifest(manifest, keys, ignored=inactive_label_keys(taxonomy))
+    manifest.write_text('{"image": "a.jpg", "labels": ["cat", "retired"], "split": "train"}\n', encoding="utf-8")
+    records = read_manifest(manifest, keys, ignored=inactive_label_keys(taxonomy))
+    assert [keys[int(c)] for c in records.positives(0)] == ["cat"]

@@ -98,7 +98,9 @@ def run(*, ctx: ImportContext) -> dict[str, int]:
 
         report("taxonomy", 0, 0)
         if mapping is None:
-            mapping, label_counts = labels_for_classes(mids=per_mid, classes=classes, parents=parents)
+            mapping, label_counts = labels_for_classes(
+                mids=per_mid, classes=classes, parents=parents, hierarchy=files.hierarchy
+            )
             counts.update(label_counts)
         else:
             counts["mappings_created"] = mappings_record(mapping, classes)

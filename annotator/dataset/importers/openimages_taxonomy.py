@@ -8,7 +8,10 @@
   MID is not in the class descriptions are skipped (their children attach to the
   nearest known ancestor). A class listed under several parents gets the first as its
   tree parent; each other parent becomes an ``implies`` relation (unless the closure
-  already contains it), so no positive loses an ancestor.
+  already contains it), so no positive loses an ancestor. The labels and relations an
+  import would create are checked against the whole taxonomy with the rules of a
+  taxonomy file load (``taxonomy_problems``), under the taxonomy lock: a cycle with the
+  existing tree, or a pair an ``excludes`` rule forbids, fails the import naming the classes.
 - mapping CSV ``MID,key`` (optional header): MIDs onto an existing taxonomy.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,9 @@ from annotator.dataset.importing.errors import ImportFailed
 from annotator.dataset.importing.textfiles import csv_rows, json_read
 from annotator.taxonomy.closure import TaxonomyGraph
 from annotator.taxonomy.models import ExternalLabelMapping, Label, LabelRelation
+from annotator.taxonomy.selectors import TaxonomyState, taxonomy_state_get
+from annotator.taxonomy.services import taxonomy_lock
+from annotator.taxonomy.validation import Relation, taxonomy_problems, taxonomy_problems_new
 
 SOURCE = "openimages"
 ENTITY_MID = "/m/0bl9f"
@@ -158,7 +165,7 @@ def _with_ancestors(mids: Iterable[str], parents: dict[str, list[str]]) -> list[
 
 
 def labels_for_classes(
-    *, mids: Iterable[str], classes: dict[str, str], parents: dict[str, list[str]]
+    *, mids: Iterable[str], classes: dict[str, str], parents: dict[str, list[str]], hierarchy: Path | None = None
 ) -> tuple[dict[str, list[int]], dict[str, int]]:
     """Project labels for the MIDs met (and their ancestors), created where missing.
 
@@ -166,63 +173,124 @@ def labels_for_classes(
     Otherwise the label with the MID's key is used, or created under the label of the
     MID's first parent. Existing labels are never changed; ``implies`` relations are
     added wherever the closure of a label lacks one of its MID's parents.
+
+    Holds the taxonomy lock until the import commits, and checks the whole taxonomy the
+    new labels and relations would leave with the rules a taxonomy file load obeys: a
+    problem they would introduce (a cycle, an excluded pair made both positive …) raises
+    ImportFailed naming the classes, and nothing is written.
     Returns (MID -> label ids, counts labels_created / relations_created / mappings_created).
     """
-    needed = _with_ancestors(mids, parents)
-    mapping: dict[str, list[int]] = {}
-    for mid, label_id in ExternalLabelMapping.objects.filter(source=SOURCE, external_id__in=needed).values_list(
-        "external_id", "label_id"
-    ):
-        mapping.setdefault(mid, []).append(label_id)
-    mapped_label_ids = set(
-        ExternalLabelMapping.objects.filter(source=SOURCE).values_list("label_id", flat=True).distinct()
-    )
-    labels: dict[str, tuple[int, int | None]] = {
-        key: (lid, parent) for key, lid, parent in Label.objects.values_list("key", "id", "parent_id")
-    }
-    created = 0
-    new_mappings: dict[str, list[int]] = {}
-    for mid in needed:
-        if mid in mapping:
-            continue
-        key = label_key_for(classes[mid]) or label_key_for(mid)
-        if key in labels and labels[key][0] in mapped_label_ids:
-            key = f"{key}_{label_key_for(mid)}"[:100]  # the name is taken by another MID
-        if key not in labels:
-            tree_parents = [mapping[p][0] for p in parents.get(mid, []) if mapping.get(p)]
-            label = Label.objects.create(
-                key=key, name_en=classes[mid][:200], parent_id=tree_parents[0] if tree_parents else None
-            )
-            labels[key] = (label.pk, label.parent_id)
-            created += 1
-        mapping[mid] = [labels[key][0]]
-        mapped_label_ids.add(labels[key][0])
-        new_mappings[mid] = mapping[mid]
+    taxonomy_lock()
+    state = taxonomy_state_get()
+    plan = _plan(_with_ancestors(mids, parents), classes, parents, state)
+    if plan.new_labels or plan.new_relations:
+        _plan_check(plan, state, classes, parents, hierarchy)
+    id_by_key = {key: label_id for label_id, key in state.key_by_id.items()}
+    for key, parent_key, mid in plan.new_labels:  # ancestors first: a parent is created before its child
+        label = Label.objects.create(
+            key=key, name_en=classes[mid][:200], parent_id=id_by_key[parent_key] if parent_key is not None else None
+        )
+        id_by_key[key] = label.pk
+    mapping = {mid: [id_by_key[key] for key in keys] for mid, keys in plan.keys.items()}
+    new_mappings = {mid: mapping[mid] for mid in plan.unmapped}
     mappings_created = mappings_record(new_mappings, classes)
-    relations_created = _implies_add(needed, mapping, parents)
+    LabelRelation.objects.bulk_create(
+        LabelRelation(kind=kind, src_id=id_by_key[src], dst_id=id_by_key[dst], note="openimages hierarchy")
+        for kind, src, dst in plan.new_relations
+    )
     return mapping, {
-        "labels_created": created,
-        "relations_created": relations_created,
+        "labels_created": len(plan.new_labels),
+        "relations_created": len(plan.new_relations),
         "mappings_created": mappings_created,
     }
 
 
-def _implies_add(mids: list[str], mapping: dict[str, list[int]], parents: dict[str, list[str]]) -> int:
-    """Add ``implies`` child -> parent wherever the closure misses a hierarchy parent."""
-    tree = list(Label.objects.values_list("id", "parent_id"))
-    relations: list[tuple[str, int, int]] = list(LabelRelation.objects.values_list("kind", "src_id", "dst_id"))
-    graph = TaxonomyGraph.build(tree, relations)
-    added = 0
-    for mid in mids:
+@dataclass
+class _Plan:
+    """What ``labels_for_classes`` would write, by label key (nothing is written yet)."""
+
+    keys: dict[str, list[str]]  # MID -> label keys
+    unmapped: list[str]  # MIDs that get a new ExternalLabelMapping
+    new_labels: list[tuple[str, str | None, str]]  # (key, parent key, MID), ancestors first
+    new_relations: list[Relation]  # ("implies", src key, dst key)
+    parents: dict[str, str | None]  # the taxonomy's parents by key, new labels included
+
+
+def _plan(needed: list[str], classes: dict[str, str], parents: dict[str, list[str]], state: TaxonomyState) -> _Plan:
+    id_by_key = {key: label_id for label_id, key in state.key_by_id.items()}
+    keys: dict[str, list[str]] = {}
+    for mid, label_id in ExternalLabelMapping.objects.filter(source=SOURCE, external_id__in=needed).values_list(
+        "external_id", "label_id"
+    ):
+        keys.setdefault(mid, []).append(state.key_by_id[label_id])
+    mapped_keys = {
+        state.key_by_id[label_id]
+        for label_id in ExternalLabelMapping.objects.filter(source=SOURCE).values_list("label_id", flat=True).distinct()
+    }
+    tree = dict(state.parents)
+    new_labels: list[tuple[str, str | None, str]] = []
+    unmapped: list[str] = []
+    for mid in needed:
+        if mid in keys:
+            continue
+        key = label_key_for(classes[mid]) or label_key_for(mid)
+        if key in tree and key in mapped_keys:
+            key = f"{key}_{label_key_for(mid)}"[:100]  # the name is taken by another MID
+        if key not in tree:
+            tree_parents = [keys[p][0] for p in parents.get(mid, []) if keys.get(p)]
+            tree[key] = tree_parents[0] if tree_parents else None
+            new_labels.append((key, tree[key], mid))
+        keys[mid] = [key]
+        mapped_keys.add(key)
+        unmapped.append(mid)
+
+    # Label keys as graph ids: existing labels keep theirs, new ones get negative numbers.
+    ids = dict(id_by_key)
+    ids.update({key: -n for n, (key, _, _) in enumerate(new_labels, 1)})
+    relations: list[tuple[str, int, int]] = [(kind, ids[src], ids[dst]) for kind, src, dst in state.relations]
+    graph = TaxonomyGraph.build(((ids[k], ids[p] if p else None) for k, p in tree.items()), relations)
+    new_relations: list[Relation] = []
+    for mid in needed:
         for parent in parents.get(mid, []):
-            for src in mapping.get(mid, []):
-                for dst in mapping.get(parent, []):
-                    if src == dst or dst in graph.closure(src):
+            for src in keys.get(mid, []):
+                for dst in keys.get(parent, []):
+                    if src == dst or ids[dst] in graph.closure(ids[src]):
                         continue
-                    LabelRelation.objects.create(
-                        kind=LabelRelation.Kind.IMPLIES, src_id=src, dst_id=dst, note="openimages hierarchy"
-                    )
-                    relations.append((LabelRelation.Kind.IMPLIES, src, dst))
-                    graph = TaxonomyGraph.build(tree, relations)
-                    added += 1
-    return added
+                    new_relations.append((LabelRelation.Kind.IMPLIES, src, dst))
+                    relations.append((LabelRelation.Kind.IMPLIES, ids[src], ids[dst]))
+                    graph = TaxonomyGraph.build(((ids[k], ids[p] if p else None) for k, p in tree.items()), relations)
+    return _Plan(keys=keys, unmapped=unmapped, new_labels=new_labels, new_relations=new_relations, parents=tree)
+
+
+def _plan_check(
+    plan: _Plan, state: TaxonomyState, classes: dict[str, str], parents: dict[str, list[str]], hierarchy: Path | None
+) -> None:
+    """ImportFailed when the planned labels and relations add a problem to the taxonomy."""
+    before = taxonomy_problems(parents=state.parents, relations=state.relations)
+    after = taxonomy_problems(parents=plan.parents, relations=state.relations | set(plan.new_relations))
+    introduced = taxonomy_problems_new(before, after)
+    if not introduced:
+        return
+    mids_of: dict[str, list[str]] = {}
+    for mid, keys in plan.keys.items():
+        for key in keys:
+            mids_of.setdefault(key, []).append(mid)
+    messages = []
+    for problem in introduced:
+        involved = list(dict.fromkeys(mid for key in problem.labels for mid in mids_of.get(key, [])))
+        if not involved:
+            messages.append(problem.message)
+            continue
+        named = ", ".join(f"{classes[mid]} ({mid})" for mid in involved)
+        placed = [
+            f"{classes[mid]} under {' and '.join(classes[parent] for parent in parents[mid])}"
+            for mid in involved
+            if parents.get(mid)
+        ]
+        where = f"; the hierarchy puts {', '.join(placed)}" if placed else ""
+        messages.append(f"{problem.message} — classes {named}{where}")
+    raise ImportFailed(
+        "the hierarchy would break a taxonomy rule: " + "; ".join(messages),
+        file=hierarchy,
+        field="Subcategory",
+    )

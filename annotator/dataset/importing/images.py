@@ -1,5 +1,11 @@
 """Image registration: validate each file, hash it, get-or-create the Image by content.
 
+An Image is one content at one place (storage root + relative path, unique): the same
+bytes under a second path map to the image already registered (the second path gets no
+row of its own), and a file whose content changed since it was registered fails the
+import ("file changed since it was imported as image N") rather than becoming a second
+image at the same place.
+
 Speed (a 250k-image Open Images import):
 
 - a file already registered at the same root and relative path with the same size and
@@ -181,6 +187,14 @@ def _inspect(path: str, max_pixels: int) -> _Checked | str:
     return _Checked(digest, len(data), width, height, mtime_ns)
 
 
+def _changed_message(path: str, image_id: int) -> str:
+    return (
+        f'image "{path}": file changed since it was imported as image {image_id} '
+        "(its content is not what was registered at this path; put the original back, "
+        "or give the new file a new name)"
+    )
+
+
 def _bomb(width: int, height: int, max_pixels: int) -> str:
     return (
         f"decompression bomb: {width}x{height} = {width * height} pixels, "
@@ -188,8 +202,14 @@ def _bomb(width: int, height: int, max_pixels: int) -> str:
     )
 
 
-def _check_all(located: list[_Located], *, progress: ProgressFn, done_before: int, total: int) -> list[_Checked]:
-    """Inspect files with a thread pool, in order; ImportFailed for the first bad one."""
+def _check_all(
+    located: list[_Located], *, placed: dict[str, _Placed], progress: ProgressFn, done_before: int, total: int
+) -> list[_Checked]:
+    """Inspect files with a thread pool, in order; ImportFailed for the first bad one.
+
+    A file whose place (root and path) is registered with other content is bad too: the
+    image there would silently become a second image at the same place.
+    """
     max_pixels = int(settings.MAX_IMAGE_PIXELS)
     results: list[_Checked] = []
     saved_limit = PILImage.MAX_IMAGE_PIXELS
@@ -210,6 +230,9 @@ def _check_all(located: list[_Located], *, progress: ProgressFn, done_before: in
                 for item, outcome in zip(batch, outcomes, strict=True):
                     if isinstance(outcome, str):
                         raise _fail(item.spec, f'image "{item.spec.path}": {outcome}')
+                    there = placed.get(item.relative_path)
+                    if there is not None and there.content_hash != outcome.content_hash:
+                        raise _fail(item.spec, _changed_message(item.spec.path, there.image_id))
                     results.append(outcome)
                 progress("images", done_before + start + len(batch), total)
     finally:
@@ -230,10 +253,12 @@ def register_images(
     readable, be an image that fully decodes (truncated files fail) and have at most
     ``settings.MAX_IMAGE_PIXELS`` pixels (decompression bombs fail). The same bytes under
     two paths are one image (get-or-create by sha256; the first path registered stays
-    the image's location). A file already registered at the same root and path with the
-    same size and mtime is not read again. Raises ImportFailed naming the spec's
-    file/row/field, with ``subject`` = the spec's path. Must run inside the import
-    transaction. Adds images_created / images_existing / images_checked to ``counts``.
+    the image's location, the other path gets no row). A file already registered at the
+    same root and path with the same size and mtime is not read again; one whose content
+    differs from what is registered there fails ("file changed since it was imported").
+    Raises ImportFailed naming the spec's file/row/field, with ``subject`` = the spec's
+    path. Must run inside the import transaction. Adds images_created / images_existing /
+    images_checked to ``counts``.
     """
     report = progress or progress_none
     root_path = images_root_check(root)
@@ -265,17 +290,17 @@ def register_images(
             report("locate images", i, total)
 
     with raw_cursor() as cur:
-        known = _known_images(cur, storage_root, located)
-        trusted: dict[str, tuple[int, str]] = {}  # relative path -> (image id, split)
+        placed = _known_images(cur, storage_root, located)
+        trusted: dict[str, tuple[int, str]] = {}  # spec path -> (image id, split)
         to_check: list[_Located] = []
         for loc in located:
-            hit = known.get((loc.relative_path, loc.size, loc.mtime_ns))
-            if hit is not None:
-                trusted[loc.spec.path] = hit
+            hit = placed.get(loc.relative_path)
+            if hit is not None and hit.mtime_ns is not None and (hit.size, hit.mtime_ns) == (loc.size, loc.mtime_ns):
+                trusted[loc.spec.path] = (hit.image_id, hit.split)
             else:
                 to_check.append(loc)
         report("images", len(trusted), total)
-        checked = _check_all(to_check, progress=report, done_before=len(trusted), total=total)
+        checked = _check_all(to_check, placed=placed, progress=report, done_before=len(trusted), total=total)
         created, by_path = _get_or_create(cur, storage_root, to_check, checked)
         ids = {path: image_id for path, (image_id, _) in trusted.items()}
         splits = {path: split for path, (_, split) in trusted.items()}
@@ -298,20 +323,30 @@ def register_images(
     return {spec.path: ids[spec.path] for spec in unique.values()}
 
 
-def _known_images(cur: Any, storage_root: str, located: list[_Located]) -> dict[tuple[str, int, int], tuple[int, str]]:
-    """Images already registered at these paths: (path, size, mtime) -> (id, split)."""
+class _Placed(NamedTuple):
+    """An image already registered at a path below this root."""
+
+    image_id: int
+    content_hash: str
+    size: int
+    mtime_ns: int | None
+    split: str
+
+
+def _known_images(cur: Any, storage_root: str, located: list[_Located]) -> dict[str, _Placed]:
+    """Images already registered at these paths below ``storage_root``, by relative path."""
     if not located:
         return {}
     temp_table_create(cur, "tt_image_paths", "relative_path text")
     copy_rows(cur, "tt_image_paths", ["relative_path"], ((loc.relative_path,) for loc in located))
     cur.execute(
-        """SELECT i.relative_path, i.size_bytes, i.file_mtime_ns, i.id, i.split
+        """SELECT i.relative_path, i.id, i.content_hash, i.size_bytes, i.file_mtime_ns, i.split
            FROM dataset_image i JOIN (SELECT DISTINCT relative_path FROM tt_image_paths) p
              ON p.relative_path = i.relative_path
-           WHERE i.storage_root = %s AND i.file_mtime_ns IS NOT NULL""",
+           WHERE i.storage_root = %s""",
         [storage_root],
     )
-    return {(path, size, mtime): (image_id, split) for path, size, mtime, image_id, split in cur.fetchall()}
+    return {path: _Placed(*rest) for path, *rest in cur.fetchall()}
 
 
 def _get_or_create(

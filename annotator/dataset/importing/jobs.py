@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from annotator.dataset.importers import importer_get
@@ -94,8 +95,8 @@ def import_job_execute(*, job_id: int, progress: ProgressFn | None = None) -> No
 
     Skips a job already succeeded (safe to retry). Marks it running (committed at once
     when called outside a transaction, as tasks and commands are), writes phase/progress
-    through an autocommit side connection while the import transaction runs (so a polling
-    page sees it; see ``importing.progress``), and on failure marks it failed with the
+    and a heartbeat through an autocommit side connection while the import transaction runs
+    (so a polling page sees it; see ``importing.progress``), and on failure marks it failed with the
     error text, then re-raises: ImportFailed for bad input (do not retry: the input will
     not change), anything else for bugs and outages. ``progress`` is an extra callback
     (e.g. the management command's console line).
@@ -107,6 +108,7 @@ def import_job_execute(*, job_id: int, progress: ProgressFn | None = None) -> No
     ImportJob.objects.filter(pk=job_id).exclude(status=ImportJob.Status.SUCCEEDED).update(
         status=ImportJob.Status.RUNNING,
         started_at=timezone.now(),
+        heartbeat_at=Now(),  # the database's clock, as the heartbeat and the staleness check use
         finished_at=None,
         error="",
         phase="starting",

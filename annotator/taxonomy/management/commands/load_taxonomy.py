@@ -40,6 +40,11 @@ class Command(BaseCommand):
                 f"{file}: labels: {result.labels_created} created, {result.labels_updated} updated, "
                 f"{result.labels_unchanged} unchanged; relations: {result.relations_created} created, "
                 f"{result.relations_updated} updated, {result.relations_unchanged} unchanged"
+                + (
+                    f"; guideline examples replaced on {result.examples_replaced} labels"
+                    if result.examples_replaced
+                    else ""
+                )
                 + ("" if result.changed else " (nothing to change)")
                 + (f" — dry run, no changes {verb} written" if dry_run else "")
             )
