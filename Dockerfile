@@ -19,7 +19,7 @@ COPY . .
 
 # Static files are collected into the image (hashed names, compressed, served by whitenoise).
 # Settings refuse to load without a secret and a database URL; neither is used here.
-RUN DEBUG=0 SECRET_KEY=collectstatic-only DATABASE_URL=postgresql://build@localhost/build \
+RUN DEBUG=0 SECRET_KEY=collectstatic-only DATABASE_URL=postgresql://build@localhost/build LABELLOOP_IMAGE_ROOTS=/images \
     python manage.py collectstatic --noinput
 
 # Run as an unprivileged user; /data is the shared volume (snapshots, thumbnails, runs).

@@ -110,7 +110,9 @@ def _load_settings(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_settings_load_with_the_minimum_production_environment():
-    result = _load_settings({"SECRET_KEY": "x" * 50, "DATABASE_URL": "postgresql://u@db:5432/labelloop"})
+    result = _load_settings(
+        {"SECRET_KEY": "x" * 50, "DATABASE_URL": "postgresql://u@db:5432/labelloop", "LABELLOOP_IMAGE_ROOTS": "/images"}
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "labelloop"]
 
@@ -177,6 +179,7 @@ def test_collectstatic_builds_the_production_manifest(tmp_path):
     env = {
         "PATH": os.environ.get("PATH", ""),
         "DEBUG": "0",
+        "LABELLOOP_IMAGE_ROOTS": "/images",
         "SECRET_KEY": "collectstatic-test",
         "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
         "STATIC_ROOT": str(tmp_path / "static"),
