@@ -110,7 +110,7 @@ def _may_enter(persona: str, name: str) -> bool:
 @pytest.mark.django_db
 def test_access_matrix(personas):
     checked = 0
-    for name, path, pattern in _app_patterns():
+    for name, path, _pattern in _app_patterns():
         if name in PUBLIC:
             continue
         is_api = "/api/" in path
