@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -31,6 +32,41 @@ from annotator.dataset.tasks import import_job_requeue, snapshot_create_enqueue
 STALE_MINUTES = int(IMPORT_STALE_AFTER.total_seconds() // 60)
 
 # --- pages ---------------------------------------------------------------------------------
+
+
+#: What each import count means, for the job page (unknown names are shown as they are).
+COUNT_LABELS = {
+    "rows": gettext_lazy("rows read"),
+    "files": gettext_lazy("files found"),
+    "tasks": gettext_lazy("tasks read"),
+    "annotated_tasks": gettext_lazy("tasks with an annotation"),
+    "human_rows": gettext_lazy("human-verified rows"),
+    "machine_rows": gettext_lazy("machine-generated rows"),
+    "images": gettext_lazy("images in the file"),
+    "images_checked": gettext_lazy("image files checked"),
+    "images_created": gettext_lazy("new images"),
+    "images_existing": gettext_lazy("images already known"),
+    "truth_created": gettext_lazy("labels added"),
+    "truth_changed": gettext_lazy("labels changed"),
+    "truth_unchanged": gettext_lazy("labels already so"),
+    "truth_implied": gettext_lazy("labels added by the label tree and relations"),
+    "kept_decisions": gettext_lazy("annotator decisions kept"),
+    "conflicts": gettext_lazy("conflicts (a positive over a verified negative)"),
+    "evidence_created": gettext_lazy("evidence added"),
+    "evidence_updated": gettext_lazy("evidence updated"),
+    "evidence_unchanged": gettext_lazy("evidence already so"),
+    "labels_created": gettext_lazy("labels created in the taxonomy"),
+    "relations_created": gettext_lazy("relations created in the taxonomy"),
+    "mappings_created": gettext_lazy("label mappings recorded"),
+    "mapping_rows_unused": gettext_lazy("mapping rows not used"),
+    "unmapped_classes": gettext_lazy("classes without a mapping"),
+    "unmapped_rows": gettext_lazy("rows of classes without a mapping"),
+}
+
+
+def _count_label(name: str) -> str:
+    label = COUNT_LABELS.get(name)
+    return f"{label} ({name})" if label else name
 
 
 @role_required(Role.ADMIN)
@@ -85,7 +121,7 @@ def import_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         return redirect("dataset:import_detail", job_id=job.id)
     context = {
         "job": job,
-        "counts": sorted(job.counts.items()),
+        "counts": [(_count_label(name), value) for name, value in sorted(job.counts.items())],
         "rerunnable": import_job_rerunnable(job_id=job.id),
         "stale_minutes": STALE_MINUTES,
     }

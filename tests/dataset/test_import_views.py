@@ -99,6 +99,8 @@ def test_admin_creates_a_csv_import_by_upload_and_sees_its_counts(
     assert detail.status_code == 200
     assert 'data-testid="import-counts"' in text
     assert "truth_created" in text and "images_created" in text
+    # Counts are explained in words, not only by their internal names.
+    assert "labels added (truth_created)" in text and "new images (images_created)" in text
     assert 'data-testid="import-error"' not in text
 
     listing = page_text(admin_client_.get(reverse("dataset:imports")))
