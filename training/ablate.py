@@ -33,7 +33,7 @@ RECIPES: list[tuple[str, dict[str, Any]]] = [
 HEAD_TAIL_NOTE = (
     "head = the third of labels most frequent in the training split, tail = the least frequent third "
     "(by training image count); P@R0.5 = highest precision at recall >= 0.5, mean over labels with val positives; "
-    "mAP after relation post-processing"
+    "mAP on the raw scores, mAP_relations after relation post-processing"
 )
 
 
