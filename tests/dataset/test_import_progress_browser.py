@@ -204,7 +204,7 @@ def test_the_job_page_follows_a_real_import_to_the_end(
     assert readings[-1] == 100.0 and readings[0] < readings[-1]
     assert page.locator("[data-field=status]").inner_text() == "succeeded"
     assert page.locator("[data-field=percent]").inner_text() == "100"
-    assert re.search(rf"images_created\s+{IMAGES}\b", counts.inner_text())
+    assert re.search(rf"\(images_created\)\s+{IMAGES}\b", counts.inner_text())
     assert not page.get_by_test_id("import-error").count()
 
     job.refresh_from_db()
