@@ -1,8 +1,7 @@
-"""Writes on the taxonomy: loading a taxonomy file, adding relations, checking admin edits.
+"""Loading a taxonomy file into the database, and exporting the taxonomy in that format.
 
-Every write takes the taxonomy lock (a transaction-scoped PostgreSQL advisory lock) and
-validates the *whole* resulting taxonomy before anything is committed, so two edits made
-at the same moment cannot combine into a cycle that neither made alone.
+A load takes the taxonomy lock and validates the file's shape and the *whole* resulting
+taxonomy before anything is written: all or nothing.
 """
 
 from __future__ import annotations
@@ -11,48 +10,27 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
-import markdown
-import nh3
-from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
-from django.utils.safestring import SafeString, mark_safe
 
-from annotator.dataset.models import Image
-from annotator.taxonomy.models import GuidelineExample, Label, LabelRelation
-from annotator.taxonomy.selectors import (
-    TaxonomyState,
-    guideline_example_rows,
-    taxonomy_export_rows,
-    taxonomy_state_get,
-)
+from annotator.taxonomy.models import Label, LabelRelation
+from annotator.taxonomy.selectors import TaxonomyState, taxonomy_export_rows, taxonomy_state_get
+from annotator.taxonomy.services.edits import _stored_as
+from annotator.taxonomy.services.guidelines import _examples_resolve, _examples_write
+from annotator.taxonomy.services.lock import taxonomy_lock
 from annotator.taxonomy.validation import (
     SYMMETRIC_KINDS,
-    ExampleEntry,
     Relation,
     TaxonomyData,
     TaxonomyError,
     TaxonomyProblem,
-    relation_verb,
     taxonomy_data_parse,
     taxonomy_problems,
     taxonomy_problems_new,
 )
 
-logger = logging.getLogger(__name__)
-
-# Any fixed number works; it only has to differ from the other advisory locks of the project.
-TAXONOMY_LOCK_ID = 0x7A40_0001
-
-
-def taxonomy_lock() -> None:
-    """Serialise taxonomy writes until the current transaction ends (no-op outside one)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TAXONOMY_LOCK_ID])
-
-
-# ---------------------------------------------------------------------------------------
-# Loading and exporting the taxonomy file
+# The name the log records carried before services.py became a package.
+logger = logging.getLogger("annotator.taxonomy.services")
 
 
 @dataclass(frozen=True)
@@ -140,16 +118,6 @@ def _merge(state: TaxonomyState, parsed: TaxonomyData) -> tuple[dict[str, str | 
         if not unknown and _stored_as(relations, (relation.kind, relation.src, relation.dst)) is None:
             relations.add((relation.kind, relation.src, relation.dst))
     return parents, relations, problems
-
-
-def _stored_as(relations: set[Relation], relation: Relation) -> Relation | None:
-    """The stored form of a relation: itself, or its mirror for the symmetric kinds."""
-    kind, src, dst = relation
-    if relation in relations:
-        return relation
-    if kind in SYMMETRIC_KINDS and (kind, dst, src) in relations:
-        return (kind, dst, src)
-    return None
 
 
 def _locate(problem: TaxonomyProblem, parsed: TaxonomyData) -> str:
@@ -256,59 +224,6 @@ def _write(parsed: TaxonomyData, *, source: str, dry_run: bool) -> TaxonomyLoadR
     )
 
 
-def _examples_resolve(parsed: TaxonomyData) -> tuple[dict[str, int], list[str]]:
-    """Image ids by content hash for the file's examples, and the references that resolve to nothing."""
-    entries = [(label, example) for label in parsed.labels for example in label.examples or ()]
-    hashes = {example.image for _, example in entries if example.image is not None}
-    image_ids = dict(Image.objects.filter(content_hash__in=hashes).values_list("content_hash", "id")) if hashes else {}
-    problems = []
-    for label, example in entries:
-        where = f"labels[{label.index}] ({label.key}) examples[{example.index}]"
-        if example.image is not None and example.image not in image_ids:
-            problems.append(f"{where} field 'image': no dataset image has content hash {example.image!r}")
-        if example.upload is not None and not default_storage.exists(example.upload):
-            problems.append(f"{where} field 'upload': no file {example.upload!r} in the media folder (MEDIA_ROOT)")
-    return image_ids, problems
-
-
-def _examples_write(parsed: TaxonomyData, image_ids: dict[str, int]) -> int:
-    """Replace the examples of each label whose entry lists ``examples`` different from the stored ones.
-
-    Returns how many labels had theirs replaced. Examples are compared in the order the
-    label page and the export use (kind, then position), so loading an export changes nothing.
-    """
-
-    def in_page_order(examples: tuple[ExampleEntry, ...]) -> list[ExampleEntry]:
-        return sorted(examples, key=lambda example: example.kind)  # stable: keeps the file's order per kind
-
-    wanted = {entry.key: in_page_order(entry.examples) for entry in parsed.labels if entry.examples is not None}
-    if not wanted:
-        return 0
-    id_by_key = dict(Label.objects.filter(key__in=wanted).values_list("key", "id"))
-    stored = guideline_example_rows(label_ids=id_by_key.values())
-    changed = [
-        key
-        for key, examples in wanted.items()
-        if [(e.kind, e.caption, e.image, e.upload) for e in examples] != stored.get(id_by_key[key], [])
-    ]
-    if not changed:
-        return 0
-    # Rows only: the uploaded files stay, the new rows may point at the same ones.
-    GuidelineExample.objects.filter(label_id__in=[id_by_key[key] for key in changed]).delete()
-    GuidelineExample.objects.bulk_create(
-        GuidelineExample(
-            label_id=id_by_key[key],
-            kind=example.kind,
-            caption=example.caption,
-            image_id=image_ids[example.image] if example.image is not None else None,
-            upload=example.upload or "",
-        )
-        for key in changed
-        for example in wanted[key]
-    )
-    return len(changed)
-
-
 def taxonomy_export() -> dict[str, list[dict[str, Any]]]:
     """The whole taxonomy in the file format of DESIGN.md, parents before children.
 
@@ -342,126 +257,3 @@ def taxonomy_export() -> dict[str, list[dict[str, Any]]]:
             for kind, src, dst, note in relations
         ],
     }
-
-
-# ---------------------------------------------------------------------------------------
-# Single edits: relations, and the checks behind the admin forms
-
-
-def relation_add(*, kind: str, src: Label | str, dst: Label | str, note: str = "") -> LabelRelation:
-    """Add one relation after checking the whole taxonomy it would leave.
-
-    Adding a relation that exists already (for excludes/overlaps, in either direction)
-    returns the stored one. Raises ``TaxonomyError`` naming the labels otherwise.
-    """
-    if kind not in LabelRelation.Kind.values:
-        raise TaxonomyError([f"{kind!r} is not a relation kind ({', '.join(LabelRelation.Kind.values)})"])
-    with transaction.atomic():
-        taxonomy_lock()
-        src_label, dst_label = (_label_of(end) for end in (src, dst))
-        state = taxonomy_state_get()
-        triple = (kind, src_label.key, dst_label.key)
-        stored = _stored_as(state.relations, triple)
-        if stored is not None:
-            return LabelRelation.objects.get(kind=kind, src__key=stored[1], dst__key=stored[2])
-        _check_relations(state, state.relations, state.relations | {triple})
-        return LabelRelation.objects.create(kind=kind, src=src_label, dst=dst_label, note=note)
-
-
-def _label_of(end: Label | str) -> Label:
-    if isinstance(end, Label):
-        return end
-    try:
-        return Label.objects.get(key=end)
-    except Label.DoesNotExist:
-        raise TaxonomyError([f"unknown label {end!r}"]) from None
-
-
-def _check_relations(state: TaxonomyState, before: set[Relation], after: set[Relation]) -> None:
-    old = taxonomy_problems(parents=state.parents, relations=before)
-    introduced = taxonomy_problems_new(old, taxonomy_problems(parents=state.parents, relations=after))
-    if introduced:
-        raise TaxonomyError([problem.message for problem in introduced])
-
-
-def label_change_validate(*, label: Label) -> None:
-    """Raise ``TaxonomyError`` when saving ``label`` (its key and parent as they are on the
-    instance) would break a taxonomy rule. Called by ``Label.clean``, so by the admin."""
-    taxonomy_lock()  # held until the admin's transaction commits the checked change
-    state = taxonomy_state_get()
-    old_key = state.key_by_id.get(label.pk) if label.pk else None
-    if label.parent_id is not None and label.parent_id not in state.key_by_id:
-        return  # the parent is gone; the foreign key check will refuse the save
-    parents, relations = state.parents, set(state.relations)
-    if old_key is not None and old_key != label.key:
-        parents, relations = _renamed(parents, relations, old_key, label.key)
-    proposed = dict(parents)
-    proposed[label.key] = state.key_by_id[label.parent_id] if label.parent_id is not None else None
-    old = taxonomy_problems(parents=parents, relations=relations) if label.key in parents else []
-    introduced = taxonomy_problems_new(old, taxonomy_problems(parents=proposed, relations=relations))
-    if introduced:
-        raise TaxonomyError([problem.message for problem in introduced])
-
-
-def _renamed(
-    parents: dict[str, str | None], relations: set[Relation], old: str, new: str
-) -> tuple[dict[str, str | None], set[Relation]]:
-    def rename(key: str | None) -> str | None:
-        return new if key == old else key
-
-    return (
-        {rename(key): rename(parent) for key, parent in parents.items()},  # type: ignore[misc]
-        {(kind, rename(src), rename(dst)) for kind, src, dst in relations},  # type: ignore[misc]
-    )
-
-
-def relation_change_validate(*, relation: LabelRelation) -> None:
-    """Raise ``TaxonomyError`` when saving ``relation`` as it is on the instance would break
-    a taxonomy rule or repeat a stored relation. Called by ``LabelRelation.clean``."""
-    taxonomy_lock()
-    state = taxonomy_state_get()
-    if relation.src_id not in state.key_by_id or relation.dst_id not in state.key_by_id:
-        return  # a deleted label; the foreign key check will refuse the save
-    before = set(state.relations)
-    if relation.pk:
-        old = LabelRelation.objects.filter(pk=relation.pk).values_list("kind", "src_id", "dst_id").first()
-        if old is not None:
-            before.discard((old[0], state.key_by_id[old[1]], state.key_by_id[old[2]]))
-    triple = (relation.kind, state.key_by_id[relation.src_id], state.key_by_id[relation.dst_id])
-    kind, src, dst = triple
-    if src == dst:
-        raise TaxonomyError([f"{src} cannot {relation_verb(kind)} itself"])
-    stored = _stored_as(before, triple)
-    if stored is not None and stored != triple:
-        raise TaxonomyError([f"already recorded as {stored[1]} {kind} {stored[2]}"])
-    if stored is not None:
-        return  # the unique constraint reports the duplicate
-    _check_relations(state, before, before | {triple})
-
-
-# ---------------------------------------------------------------------------------------
-# Guidelines
-
-GUIDELINE_TAGS = {
-    "a", "b", "blockquote", "br", "code", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "li",
-    "ol", "p", "pre", "strong", "table", "tbody", "td", "th", "thead", "tr", "ul",
-}  # fmt: skip
-GUIDELINE_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title", "width", "height"}, "td": {"align"}}
-GUIDELINE_URL_SCHEMES = {"http", "https", "mailto"}
-
-
-def label_guideline_html(label: Label) -> SafeString:
-    """The label's markdown guideline as HTML that is safe to put into a page.
-
-    Markdown may contain raw HTML; nh3 keeps only a small set of tags and attributes
-    and drops scripts, event handlers and ``javascript:`` links.
-    """
-    html = markdown.markdown(label.guideline or "", extensions=["tables", "sane_lists"], output_format="html")
-    cleaned = nh3.clean(
-        html,
-        tags=GUIDELINE_TAGS,
-        attributes=GUIDELINE_ATTRIBUTES,
-        url_schemes=GUIDELINE_URL_SCHEMES,
-        link_rel="noopener noreferrer",
-    )
-    return mark_safe(cleaned)  # noqa: S308 - sanitised by nh3 just above
