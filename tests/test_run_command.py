@@ -25,8 +25,10 @@ import pytest
 import redis
 import yaml
 
-import labelloop
 from annotator.embedded import EmbeddedServiceError, EmbeddedServices, free_port
+from launcher import run as run_command
+from launcher import test as test_command
+from launcher import venv as venv_bootstrap
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE = REPO / "docker-compose.yml"
@@ -107,30 +109,30 @@ def test_free_port_is_bindable():
 
 
 def test_requirement_files_follow_includes():
-    names = [path.name for path in labelloop.requirement_files("requirements-dev.txt")]
+    names = [path.name for path in venv_bootstrap.requirement_files("requirements-dev.txt")]
     assert names == ["requirements-dev.txt", "requirements.txt"]
 
 
 def test_requirements_hash_changes_with_an_included_file(tmp_path, monkeypatch):
     (tmp_path / "requirements.txt").write_text("Django==5.2.19\n")
     (tmp_path / "requirements-dev.txt").write_text("-r requirements.txt\npytest==9.2.0\n")
-    monkeypatch.setattr(labelloop, "REPO", tmp_path)
-    before = labelloop.requirements_hash("requirements-dev.txt")
-    assert before == labelloop.requirements_hash("requirements-dev.txt")
+    monkeypatch.setattr(venv_bootstrap, "REPO", tmp_path)
+    before = venv_bootstrap.requirements_hash("requirements-dev.txt")
+    assert before == venv_bootstrap.requirements_hash("requirements-dev.txt")
     (tmp_path / "requirements.txt").write_text("Django==5.2.20\n")
-    assert labelloop.requirements_hash("requirements-dev.txt") != before
+    assert venv_bootstrap.requirements_hash("requirements-dev.txt") != before
 
 
 def test_venv_is_not_reinstalled_when_the_stamp_matches(tmp_path, monkeypatch):
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").write_text("")
-    stamp = {"requirements.txt": labelloop.requirements_hash("requirements.txt")}
-    (venv / labelloop.STAMP_NAME).write_text(json.dumps(stamp))
+    stamp = {"requirements.txt": venv_bootstrap.requirements_hash("requirements.txt")}
+    (venv / venv_bootstrap.STAMP_NAME).write_text(json.dumps(stamp))
     monkeypatch.setenv("LABELLOOP_VENV", str(venv))
     calls = []
-    monkeypatch.setattr(labelloop.subprocess, "run", lambda *a, **k: calls.append(a))
-    assert labelloop.venv_ensure("requirements.txt") == venv / "bin" / "python"
+    monkeypatch.setattr(venv_bootstrap.subprocess, "run", lambda *a, **k: calls.append(a))
+    assert venv_bootstrap.venv_ensure("requirements.txt") == venv / "bin" / "python"
     assert calls == []
 
 
@@ -138,15 +140,15 @@ def test_venv_is_not_reinstalled_when_the_stamp_matches(tmp_path, monkeypatch):
 
 
 def test_summary_treats_no_tests_collected_as_failure(capsys):
-    assert labelloop.summarise([("ruff check", 0, 1.0), ("pytest", 0, 2.0)]) == 0
-    assert labelloop.summarise([("ruff check", 0, 1.0), ("pytest", 5, 2.0)]) == 1
+    assert test_command.summarise([("ruff check", 0, 1.0), ("pytest", 0, 2.0)]) == 0
+    assert test_command.summarise([("ruff check", 0, 1.0), ("pytest", 5, 2.0)]) == 1
     assert "no tests collected" in capsys.readouterr().out
-    assert labelloop.summarise([("mypy", 1, 1.0), ("pytest", 0, 2.0)]) == 1
-    assert labelloop.summarise([]) == 1
+    assert test_command.summarise([("mypy", 1, 1.0), ("pytest", 0, 2.0)]) == 1
+    assert test_command.summarise([]) == 1
 
 
 def test_test_steps_run_ruff_mypy_and_the_whole_suite():
-    steps = {step.name: step for step in labelloop.test_steps(Path("/venv/bin/python"), ["-k", "x"])}
+    steps = {step.name: step for step in test_command.test_steps(Path("/venv/bin/python"), ["-k", "x"])}
     assert steps["ruff check"].command[-2:] == ["check", "."]
     assert steps["mypy"].command[-3:-1] == ["annotator", "training"]
     assert steps["pytest"].command[-3:] == ["pytest", "-k", "x"]
@@ -224,7 +226,7 @@ def _option(command: list[str], *names: str) -> str | None:
 
 def test_compose_runs_the_processes_and_queues_of_the_run_command():
     services = _compose()["services"]
-    run = labelloop.child_commands(Path("python"), host="127.0.0.1", port=8000, web_workers=2)
+    run = run_command.child_commands(Path("python"), host="127.0.0.1", port=8000, web_workers=2)
 
     assert {"postgres", "redis", "web", "worker", "worker-gpu", "beat", "flower"} <= set(services)
     assert "annotator.wsgi:application" in services["web"]["command"] and "gunicorn" in run["web"][2:4]
@@ -235,7 +237,7 @@ def test_compose_runs_the_processes_and_queues_of_the_run_command():
         command = services[name]["command"]
         assert command[:4] == ["celery", "-A", "annotator", "worker"]
         compose_queues |= set(_option(command, "-Q", "--queues").split(","))
-    assert compose_queues == set(labelloop.CELERY_QUEUES)
+    assert compose_queues == set(run_command.CELERY_QUEUES)
     assert set(_option(run["worker"], "-Q", "--queues").split(",")) == compose_queues
 
     # Training runs in solo workers in both (CUDA and forked children do not mix).
@@ -259,7 +261,7 @@ def test_compose_gives_web_and_workers_the_same_environment_and_data_folder():
         assert "labelloop-data:/data" in services[name]["volumes"]
     settings_text = (REPO / "annotator" / "settings.py").read_text(encoding="utf-8")
     # The variable names the run command hands its children are the ones settings read.
-    for variable in labelloop.CHILD_ENV_NAMES:
+    for variable in run_command.CHILD_ENV_NAMES:
         base = variable.removesuffix("_FILE")
         assert f'"{base}"' in settings_text, f"settings never read {base}"
     for name in ("web", "worker", "worker-gpu", "flower"):
