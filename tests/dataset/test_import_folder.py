@@ -109,7 +109,7 @@ def test_corrupt_file_fails_naming_it_and_changes_nothing(cat, crawl):
 
     message = str(failure.value)
     # Files sorted: a.jpg, a2.jpg, d.webp, page2/b.JPEG, page2/broken.jpg -> row 5.
-    assert "broken.jpg" in message and "row 5" in message and "nothing changed" in message
+    assert "broken.jpg" in message and "row 5" in message and "nothing was changed" in message
     assert dataset_state() == before
     job = ImportJob.objects.order_by("-id").first()
     assert job.status == ImportJob.Status.FAILED

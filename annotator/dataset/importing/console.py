@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from django.core.management.base import BaseCommand
+
+    from annotator.dataset.models import ImportJob
 
 # Seconds between two redraws of the progress line.
 REDRAW_INTERVAL = 0.2
@@ -94,3 +99,31 @@ def counts_summary(counts: dict[str, int]) -> str:
         lines.append("  rows skipped, class not mapped:")
         lines.extend(f"    {name.removeprefix('unmapped ')}: {value:,}" for name, value in detail.items())
     return "\n".join(lines)
+
+
+def import_job_run_in_command(command: BaseCommand, *, kind: str, params: dict[str, Any]) -> ImportJob:
+    """Create an ImportJob, run it in this process (not a worker), draw its progress and print its counts.
+
+    Every import management command goes through here. The job row is kept either way, so a
+    command-line run shows on the Imports page too. Bad input becomes a CommandError naming
+    file, row and field.
+    """
+    from django.core.management.base import CommandError
+
+    from annotator.dataset.ingest import ImportFailed, import_job_execute
+    from annotator.dataset.models import ImportJob
+
+    job = ImportJob.objects.create(kind=kind, params=params)
+    progress = ConsoleProgress(command.stdout)
+    try:
+        import_job_execute(job_id=job.pk, progress=progress)
+    except ImportFailed as exc:
+        raise CommandError(f"import {job.pk} failed, nothing was changed: {exc}") from exc
+    finally:
+        progress.close()
+    job.refresh_from_db()
+    if job.status != ImportJob.Status.SUCCEEDED:
+        raise CommandError(f"import {job.pk} {job.status}: {job.error}")
+    command.stdout.write(command.style.SUCCESS(f"import {job.pk} succeeded:"))
+    command.stdout.write(counts_summary(job.counts))
+    return job

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from annotator.dataset.management.commands.import_folder import job_run_and_report
+from annotator.dataset.importing.console import import_job_run_in_command
 from annotator.dataset.models import Image, ImportJob
 
 
@@ -43,4 +43,4 @@ class Command(BaseCommand):
             params["from_name"] = options["from_name"]
         if options["mapping"]:
             params["mapping"] = _absolute(options["mapping"])
-        job_run_and_report(self, kind=ImportJob.Kind.LABELSTUDIO, params=params)
+        import_job_run_in_command(self, kind=ImportJob.Kind.LABELSTUDIO, params=params)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from annotator.dataset.importing.console import ConsoleProgress, counts_summary
-from annotator.dataset.ingest import ImportFailed, import_job_execute
+from annotator.dataset.importing.console import import_job_run_in_command
 from annotator.dataset.models import ImportJob
 
 
@@ -33,13 +32,4 @@ class Command(BaseCommand):
             "mapping": os.path.abspath(options["mapping"]) if options["mapping"] else None,
             "images_root": os.path.abspath(options["images_root"]),
         }
-        job = ImportJob.objects.create(kind=ImportJob.Kind.OPENIMAGES, params=params)
-        progress = ConsoleProgress(self.stdout)
-        try:
-            import_job_execute(job_id=job.pk, progress=progress)
-        except ImportFailed as exc:
-            progress.close()
-            raise CommandError(f"import {job.pk} failed, nothing was changed: {exc}") from exc
-        progress.close()
-        job.refresh_from_db()
-        self.stdout.write(f"import {job.pk} done:\n{counts_summary(job.counts)}")
+        import_job_run_in_command(self, kind=ImportJob.Kind.OPENIMAGES, params=params)
