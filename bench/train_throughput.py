@@ -39,7 +39,15 @@ from torch.utils.data import DataLoader
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.config import TrainConfig, default_config  # noqa: E402
-from training.data import MultiLabelDataset, build_loader, draft_size, read_manifest, train_transform  # noqa: E402
+from training.data import (  # noqa: E402
+    MultiLabelDataset,
+    build_loader,
+    draft_size,
+    load_taxonomy,
+    read_manifest,
+    taxonomy_label_keys,
+    train_transform,
+)
 from training.engine import autocast_dtype, build_optimizer, train_one_epoch  # noqa: E402
 from training.losses import build_loss  # noqa: E402
 from training.models import build_model  # noqa: E402
@@ -109,7 +117,7 @@ def _timed(device: torch.device, run: Callable[[], int]) -> float:
 
 def ours(config: TrainConfig, manifest: Path, taxonomy: Path, root: Path, device: torch.device) -> Callable[[], int]:
     """One epoch of training.data + training.engine.train_one_epoch; returns the images trained on."""
-    keys = [label["key"] for label in json.loads(taxonomy.read_text())["labels"]]
+    keys = taxonomy_label_keys(load_taxonomy(taxonomy))
     records = read_manifest(manifest, keys)
     dataset = MultiLabelDataset(records, root, len(keys), train_transform(config), draft=draft_size(config, True))
     sampler = EpochSampler(len(dataset), seed=config.seed)
