@@ -157,6 +157,10 @@ class EvidenceSource(models.Model):
     kind = models.CharField(max_length=12, choices=Kind.choices)
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When this source's evidence was last replaced as a whole (a model version's re-predict,
+    # a competitor fetch). The model source refreshed last is the one the queues rank with
+    # (``evidence_source_current_model``).
+    refreshed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["kind", "name"], name="dataset_evidencesource_unique")]
@@ -166,7 +170,12 @@ class EvidenceSource(models.Model):
 
 
 class Evidence(models.Model):
-    """One source's opinion that an image carries a label, with its score (0..1)."""
+    """One source's opinion that an image carries a label, with its score (0..1).
+
+    ``suggested`` says whether the source claims the label: every imported, crawled or mapped
+    competitor row does; a model version keeps the scores of every label above a floor (for
+    ranking) and marks as suggested only those in the image's top 5 with score >= 0.5.
+    """
 
     # Covered by the unique (image, label, source) and the (label, source) indexes.
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="evidence", db_index=False)
@@ -174,6 +183,7 @@ class Evidence(models.Model):
     source = models.ForeignKey(EvidenceSource, on_delete=models.CASCADE, related_name="evidence")
     score = models.FloatField(null=True)
     keyword = models.CharField(max_length=300, blank=True)  # the source's own word for it
+    suggested = models.BooleanField(default=True, db_default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -9,7 +9,7 @@ from django.db.models import Count, Q
 from django.http import Http404
 
 from annotator.accounts.roles import Role, user_has_role
-from annotator.dataset.models import Evidence, Image, ImageLabel, ImportJob, LabelState, Snapshot
+from annotator.dataset.models import Evidence, EvidenceSource, Image, ImageLabel, ImportJob, LabelState, Snapshot
 
 #: Rows per page on the import and snapshot lists.
 LIST_PAGE_SIZE = 50
@@ -33,6 +33,15 @@ def dataset_overview() -> dict[str, object]:
         "recent_imports": list(ImportJob.objects.order_by("-id")[:5]),
         "latest_snapshot": Snapshot.objects.order_by("-id").first(),
     }
+
+
+def evidence_source_current_model() -> EvidenceSource | None:
+    """The model version source the queues rank with: the one whose evidence was refreshed last."""
+    return (
+        EvidenceSource.objects.filter(kind=EvidenceSource.Kind.MODEL, refreshed_at__isnull=False)
+        .order_by("-refreshed_at", "-id")
+        .first()
+    )
 
 
 def import_job_get_for_user(*, user: AbstractBaseUser | AnonymousUser, job_id: int) -> ImportJob:
