@@ -176,3 +176,14 @@ if env_bool("BEHIND_TLS_PROXY", False):
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+
+# Cleaning queues: how long a leased batch stays with its annotator without a sign of life
+# from the review page (which renews it every minute), and how many items one batch holds.
+CLEANING_LEASE_SECONDS = env_int("LABELLOOP_LEASE_SECONDS", 600, minimum=30)
+CLEANING_BATCH_SIZE = env_int("LABELLOOP_REVIEW_BATCH", 36, minimum=24)
+if CLEANING_BATCH_SIZE > 48:
+    raise ImproperlyConfigured(f"LABELLOOP_REVIEW_BATCH={CLEANING_BATCH_SIZE} must be between 24 and 48")
+
+# Label health: a label with at least this many positives has "enough data" (noise no longer
+# hurts its model much); its queue is not opened to annotators unless an admin opens it.
+CLEANING_ENOUGH_DATA_COUNT = env_int("LABELLOOP_ENOUGH_DATA", 20_000, minimum=1)

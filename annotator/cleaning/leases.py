@@ -1,0 +1,132 @@
+"""Leases: an annotator holds a batch of one label's open items for a while.
+
+- ``lease_take(*, user, label, size=None) -> Lease``: claims the label's highest-priority
+  open items that nobody holds (or whose lease expired) with ``SELECT … FOR UPDATE SKIP
+  LOCKED``, so two annotators taking batches at the same moment never get the same item.
+- ``lease_current_or_take(*, user, label) -> Lease``: the page's first batch: the user's own
+  live lease on the label with items still open, else a new one.
+- ``lease_renew(*, user, lease) -> Lease``: the page pings while it is open.
+- ``lease_release(*, user, lease) -> int``: skip / submit: undecided items go back to the queue.
+- ``leases_release_for_user(*, user) -> int``: logout.
+
+Expiry (CLEANING_LEASE_SECONDS, default 600) is kept on the Lease and mirrored on its items
+(``lease_expires_at``) so the queue scan filters without a join. An item whose lease expired
+stays with its holder until someone else takes it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from annotator.cleaning.models import ItemStatus, Lease, ReviewItem
+from annotator.taxonomy.models import Label
+
+#: A user holds at most this many live leases per label: the batch on screen and the next one.
+LEASES_PER_LABEL = 2
+
+
+def lease_seconds() -> int:
+    return int(getattr(settings, "CLEANING_LEASE_SECONDS", 600))
+
+
+def batch_size() -> int:
+    return int(getattr(settings, "CLEANING_BATCH_SIZE", 36))
+
+
+def _open_free(*, label_id: int, now: Any) -> Any:
+    return ReviewItem.objects.filter(label_id=label_id, status=ItemStatus.OPEN).filter(
+        Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+    )
+
+
+@transaction.atomic
+def lease_take(*, user: Any, label: Label, size: int | None = None) -> Lease:
+    """Lease up to ``size`` (CLEANING_BATCH_SIZE) of ``label``'s open, free items to ``user``.
+
+    Highest priority first. A user already holding LEASES_PER_LABEL live leases on the label
+    gets the newest of them back instead (a page prefetching twice takes nothing more).
+    The lease may hold fewer items than asked, or none: the queue is (nearly) done.
+    """
+    now = timezone.now()
+    size = max(1, min(size or batch_size(), 200))
+    live = list(
+        Lease.objects.filter(user=user, label=label, released_at__isnull=True, expires_at__gt=now).order_by("-id")[
+            :LEASES_PER_LABEL
+        ]
+    )
+    if len(live) >= LEASES_PER_LABEL:
+        return live[0]
+    expires = now + timedelta(seconds=lease_seconds())
+    lease = Lease.objects.create(user=user, label=label, expires_at=expires)
+    # The index on (label, priority desc, id) for open items answers this in order; rows another
+    # transaction is claiming right now are skipped, never waited for or handed out twice.
+    ids = list(
+        _open_free(label_id=label.pk, now=now)
+        .order_by("-priority", "id")
+        .select_for_update(skip_locked=True)
+        .values_list("id", flat=True)[:size]
+    )
+    if ids:
+        ReviewItem.objects.filter(id__in=ids).update(lease=lease, leased_by=user, lease_expires_at=expires)
+    lease.size = len(ids)
+    lease.save(update_fields=["size"])
+    return lease
+
+
+@transaction.atomic
+def lease_current_or_take(*, user: Any, label: Label) -> Lease:
+    """The user's oldest live lease on ``label`` that still holds open items, else ``lease_take``."""
+    now = timezone.now()
+    for lease in Lease.objects.filter(user=user, label=label, released_at__isnull=True, expires_at__gt=now).order_by(
+        "id"
+    ):
+        if ReviewItem.objects.filter(lease=lease, leased_by=user, status=ItemStatus.OPEN).exists():
+            return lease
+        lease_release(user=user, lease=lease)
+    return lease_take(user=user, label=label)
+
+
+@transaction.atomic
+def lease_renew(*, user: Any, lease: Lease) -> Lease:
+    """Push the lease's expiry CLEANING_LEASE_SECONDS from now (the items still held move with it).
+
+    A released lease is not renewed (returned as it is). Items someone else took after an
+    expiry stay theirs.
+    """
+    if lease.released_at is not None:
+        return lease
+    expires = timezone.now() + timedelta(seconds=lease_seconds())
+    Lease.objects.filter(pk=lease.pk, released_at__isnull=True).update(expires_at=expires)
+    ReviewItem.objects.filter(lease=lease, leased_by=user).update(lease_expires_at=expires)
+    lease.expires_at = expires
+    return lease
+
+
+@transaction.atomic
+def lease_release(*, user: Any, lease: Lease) -> int:
+    """Give the lease's undecided items back to the queue; returns how many went back.
+
+    Decided items keep their lease reference (undo still finds them). Releasing twice is harmless.
+    """
+    now = timezone.now()
+    released = ReviewItem.objects.filter(lease=lease, leased_by=user, status=ItemStatus.OPEN).update(
+        lease=None, leased_by=None, lease_expires_at=None
+    )
+    Lease.objects.filter(pk=lease.pk, released_at__isnull=True).update(released_at=now)
+    lease.released_at = lease.released_at or now
+    return released
+
+
+@transaction.atomic
+def leases_release_for_user(*, user: Any) -> int:
+    """Release every live lease of ``user`` (on logout); returns how many items went back."""
+    total = 0
+    for lease in Lease.objects.filter(user=user, released_at__isnull=True):
+        total += lease_release(user=user, lease=lease)
+    return total

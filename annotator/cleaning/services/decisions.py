@@ -1,0 +1,255 @@
+"""Decisions: a person's verdict on a ReviewItem, applied to the dataset truth with history.
+
+- ``decision_record(*, user, item, verdict, time_spent_ms=0, lease_check=True) -> Decision``
+- ``decision_undo(*, user, decision=None) -> Decision`` (the user's last decision by default)
+- ``image_label_add(*, user, image_id, label, time_spent_ms=0) -> Decision``
+
+Rules:
+
+- an annotator decides only items leased to them (PermissionDenied otherwise); QA leads and
+  admins may decide any item;
+- present / absent go to ``image_labels_set`` (source annotator, source_ref
+  ``decision:<id>``): one LabelHistory row per change, relation rules on the spot (present
+  "fold_eared_cat" makes "cat" positive, "forest" makes "tree" positive); unsure changes nothing;
+- ``conflicts``: labels the image now carries that the decided label (or its closure)
+  excludes — flagged back, not changed;
+- a decision on an item someone else already decided is a second opinion: kept, never
+  applied; when it differs the item is marked CONFLICT for QA leads;
+- deciding one's own item again reverts one's earlier decision first, then applies the new one;
+- undo restores the states the decision changed (history rows of source ``revert``), unless
+  someone changed that label since (left alone, reported in ``skipped``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from annotator.accounts.roles import Role, user_has_role
+from annotator.cleaning.models import Decision, ItemStatus, ReviewItem, Verdict
+from annotator.cleaning.ranking import Source
+from annotator.dataset.models import HistorySource, ImageLabel, LabelHistory, LabelState
+from annotator.dataset.services import image_labels_set
+from annotator.taxonomy.closure import TaxonomyGraph
+from annotator.taxonomy.models import Label
+from annotator.taxonomy.selectors import taxonomy_graph_get
+
+
+class NothingToUndo(Exception):  # noqa: N818 - an answer, not a programming error
+    """The user has no decision left to undo."""
+
+
+class ItemHeldByOther(Exception):  # noqa: N818
+    """Another annotator is reviewing this item right now."""
+
+
+@dataclass
+class UndoResult:
+    decision: Decision
+    restored: dict[int, int | None] = field(default_factory=dict)  # label id -> state restored
+    skipped: list[int] = field(default_factory=list)  # label ids changed by someone since
+
+
+def _state_of(image_id: int, label_id: int) -> int | None:
+    return ImageLabel.objects.filter(image_id=image_id, label_id=label_id).values_list("state", flat=True).first()
+
+
+def _excluded_conflicts(*, image_id: int, label_id: int, graph: TaxonomyGraph) -> list[str]:
+    """Keys of positive labels of the image excluded by ``label_id`` or anything its positive implies."""
+    mine = graph.expand([label_id])
+    excluded = {other for own in mine for other in graph.excludes.get(own, ())} - mine
+    if not excluded:
+        return []
+    return sorted(
+        ImageLabel.objects.filter(image_id=image_id, label_id__in=excluded, state=LabelState.POSITIVE).values_list(
+            "label__key", flat=True
+        )
+    )
+
+
+def _may_decide_any(user: Any) -> bool:
+    return user_has_role(user, Role.QA_LEAD)
+
+
+def _revert(*, user: Any, decision: Decision) -> UndoResult:
+    """Restore the states ``decision`` changed (its history rows), newest first; caller holds the item lock."""
+    item = decision.item
+    rows = list(
+        LabelHistory.objects.filter(image_id=item.image_id, source_ref=f"decision:{decision.pk}").order_by("-id")
+    )
+    result = UndoResult(decision=decision)
+    current = dict(
+        ImageLabel.objects.select_for_update()
+        .filter(image_id=item.image_id, label_id__in=[row.label_id for row in rows])
+        .values_list("label_id", "state")
+    )
+    for row in rows:
+        if row.label_id in result.restored or row.label_id in result.skipped:
+            continue
+        if current.get(row.label_id) == row.new_state:
+            result.restored[row.label_id] = row.old_state
+        else:
+            result.skipped.append(row.label_id)
+    if result.restored:
+        image_labels_set(
+            image_id=item.image_id,
+            states=result.restored,
+            source=HistorySource.REVERT,
+            user=user,
+            source_ref=f"undo:decision:{decision.pk}",
+            reason=f"undo of decision {decision.pk}",
+            expand=False,
+        )
+    decision.undone_at = timezone.now()
+    decision.save(update_fields=["undone_at"])
+    return result
+
+
+def _status_after(item: ReviewItem) -> int:
+    """The item's status from its decisions that stand (not undone)."""
+    standing = list(item.decisions.filter(undone_at__isnull=True).order_by("id"))
+    firsts = [d for d in standing if d.kind != Decision.Kind.SECOND_OPINION]
+    if not firsts:
+        return int(ItemStatus.OPEN)
+    if any(d.kind == Decision.Kind.SECOND_OPINION and d.agrees is False for d in standing):
+        return int(ItemStatus.CONFLICT)
+    return int(ItemStatus.UNSURE if firsts[-1].verdict == Verdict.UNSURE else ItemStatus.DECIDED)
+
+
+@transaction.atomic
+def decision_record(
+    *,
+    user: Any,
+    item: ReviewItem,
+    verdict: int,
+    time_spent_ms: int = 0,
+    lease_check: bool = True,
+    graph: TaxonomyGraph | None = None,
+) -> Decision:
+    """Record ``user``'s ``verdict`` (Verdict) on ``item`` and apply it (see the module rules).
+
+    Raises PermissionDenied when an annotator does not hold the item's lease (unless
+    ``lease_check`` is False: image_label_add checks access its own way).
+    """
+    verdict = int(Verdict(verdict))
+    item = ReviewItem.objects.select_for_update().get(pk=item.pk)
+    if lease_check and item.leased_by_id != user.pk and not _may_decide_any(user):
+        raise PermissionDenied("this item is not leased to you")
+    standing = (
+        item.decisions.select_related("item")
+        .filter(undone_at__isnull=True)
+        .exclude(kind=Decision.Kind.SECOND_OPINION)
+        .order_by("-id")
+        .first()
+    )
+    graph = graph or taxonomy_graph_get()
+    now_state = _state_of(item.image_id, item.label_id)
+    time_spent_ms = max(0, min(int(time_spent_ms), 3_600_000))
+    if standing is not None and standing.user_id != user.pk:
+        agrees = standing.verdict == verdict
+        decision = Decision.objects.create(
+            item=item,
+            user=user,
+            lease=item.lease if item.leased_by_id == user.pk else None,
+            verdict=verdict,
+            kind=Decision.Kind.SECOND_OPINION,
+            previous_state=now_state,
+            new_state=now_state,
+            agrees=agrees,
+            time_spent_ms=time_spent_ms,
+        )
+        if not agrees:
+            ReviewItem.objects.filter(pk=item.pk).update(status=ItemStatus.CONFLICT)
+        return decision
+    kind = Decision.Kind.FIRST
+    if standing is not None:  # the same person changes their mind: their earlier change goes first
+        _revert(user=user, decision=standing)
+        kind = Decision.Kind.CHANGE
+        now_state = _state_of(item.image_id, item.label_id)
+    decision = Decision.objects.create(
+        item=item,
+        user=user,
+        lease=item.lease if item.leased_by_id == user.pk else None,
+        verdict=verdict,
+        kind=kind,
+        previous_state=now_state,
+        new_state=now_state,
+        time_spent_ms=time_spent_ms,
+    )
+    if verdict != Verdict.UNSURE:
+        image_labels_set(
+            image_id=item.image_id,
+            states={item.label_id: verdict},
+            source=HistorySource.ANNOTATOR,
+            user=user,
+            source_ref=f"decision:{decision.pk}",
+            reason="cleaning decision",
+            graph=graph,
+        )
+        decision.new_state = verdict
+        if verdict == Verdict.PRESENT:
+            decision.conflicts = _excluded_conflicts(image_id=item.image_id, label_id=item.label_id, graph=graph)
+        decision.save(update_fields=["new_state", "conflicts"])
+    ReviewItem.objects.filter(pk=item.pk).update(
+        status=ItemStatus.UNSURE if verdict == Verdict.UNSURE else ItemStatus.DECIDED,
+        dataset_state=decision.new_state,
+    )
+    return decision
+
+
+@transaction.atomic
+def decision_undo(*, user: Any, decision: Decision | None = None) -> UndoResult:
+    """Undo ``decision`` (default: the user's last one that stands); raises NothingToUndo.
+
+    Only one's own decisions can be undone (PermissionDenied otherwise). The item returns to
+    the state its remaining decisions give it (open, held by the same lease, when none remain).
+    """
+    if decision is None:
+        decision = Decision.objects.filter(user=user, undone_at__isnull=True).order_by("-id").first()
+        if decision is None:
+            raise NothingToUndo
+    elif decision.user_id != user.pk:
+        raise PermissionDenied("only your own decisions can be undone")
+    item = ReviewItem.objects.select_for_update().get(pk=decision.item_id)
+    decision = Decision.objects.select_for_update().select_related("item").get(pk=decision.pk)
+    if decision.undone_at is not None:
+        raise NothingToUndo
+    result = _revert(user=user, decision=decision)
+    ReviewItem.objects.filter(pk=item.pk).update(
+        status=_status_after(item), dataset_state=_state_of(item.image_id, item.label_id)
+    )
+    return result
+
+
+@transaction.atomic
+def image_label_add(*, user: Any, image_id: int, label: Label, time_spent_ms: int = 0) -> Decision:
+    """Mark ``label`` present on the image from its page (a label no queue offered, or any other).
+
+    The caller has checked that ``user`` may open the image (review.image_get_for_user). The
+    decision goes on the (image, label) item, created when missing (source ANNOTATOR); an
+    item another annotator holds right now is refused (ItemHeldByOther); one someone else
+    decided already gets a second opinion.
+    """
+    item, _ = ReviewItem.objects.get_or_create(
+        image_id=image_id,
+        label=label,
+        defaults={"status": ItemStatus.OPEN, "sources": int(Source.ANNOTATOR), "priority": 0.0},
+    )
+    item = ReviewItem.objects.select_for_update().get(pk=item.pk)
+    held = (
+        item.status == ItemStatus.OPEN
+        and item.leased_by_id not in (None, user.pk)
+        and item.lease_expires_at is not None
+        and item.lease_expires_at > timezone.now()
+    )
+    if held and not _may_decide_any(user):
+        raise ItemHeldByOther
+    if not item.sources & Source.ANNOTATOR:
+        ReviewItem.objects.filter(pk=item.pk).update(sources=item.sources | int(Source.ANNOTATOR))
+    return decision_record(
+        user=user, item=item, verdict=Verdict.PRESENT, time_spent_ms=time_spent_ms, lease_check=False
+    )
