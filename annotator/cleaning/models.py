@@ -140,7 +140,27 @@ class Decision(models.Model):
         ordering = ["id"]
         indexes = [
             models.Index(fields=["user", "-id"], name="cleaning_decision_user_idx"),
+            # Per-person counts by day (annotator home, QA).
+            models.Index(fields=["user", "created_at"], name="cleaning_decision_user_time"),
         ]
 
     def __str__(self) -> str:
         return f"decision {self.pk}: {self.get_verdict_display()} on item {self.item_id}"
+
+
+class LabelQueue(models.Model):
+    """Per-label settings of a queue. A label without a row uses the defaults.
+
+    ``opened``: an admin opened the queue although the label has "enough data" (more positives
+    than CLEANING_ENOUGH_DATA_COUNT), above which a queue is not offered by default.
+    """
+
+    label = models.OneToOneField("taxonomy.Label", on_delete=models.CASCADE, related_name="cleaning_queue")
+    opened = models.BooleanField(default=False)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    opened_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"queue of label {self.label_id} ({'opened' if self.opened else 'default'})"
