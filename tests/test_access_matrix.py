@@ -31,10 +31,31 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "dataset:api_import": ADMINS,
     "dataset:snapshots": ADMINS,
     "dataset:snapshot_new": ADMINS,
+    "cleaning:queues": EVERYONE,
+    "cleaning:review": EVERYONE,
+    "cleaning:queue_read": ("qa_lead", "admin"),
+    "cleaning:image_detail": EVERYONE,
+    "cleaning:image_original": EVERYONE,
+    "cleaning:api_lease_take": EVERYONE,
+    "cleaning:api_lease_renew": EVERYONE,
+    "cleaning:api_lease_release": EVERYONE,
+    "cleaning:api_decision_record": EVERYONE,
+    "cleaning:api_decision_undo": EVERYONE,
+    "cleaning:api_image_label_add": EVERYONE,
+    "cleaning:api_queue_rerank": ADMINS,
 }
 # Django admin guards itself (is_staff); only admins are staff.
 ADMIN_NAMESPACE = "admin"
 POST_ONLY = {"language_set", "dataset:snapshot_new"}
+POST_ONLY |= {
+    "cleaning:api_lease_take",
+    "cleaning:api_lease_renew",
+    "cleaning:api_lease_release",
+    "cleaning:api_decision_record",
+    "cleaning:api_decision_undo",
+    "cleaning:api_image_label_add",
+    "cleaning:api_queue_rerank",
+}
 PERSONAS = ("annotator", "qa_lead", "admin", "outsider")
 
 

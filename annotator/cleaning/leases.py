@@ -130,3 +130,9 @@ def leases_release_for_user(*, user: Any) -> int:
     for lease in Lease.objects.filter(user=user, released_at__isnull=True):
         total += lease_release(user=user, lease=lease)
     return total
+
+
+def leases_release_on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    """user_logged_out receiver (connected in apps.py): the batches go back to the queue."""
+    if user is not None and user.is_authenticated:
+        leases_release_for_user(user=user)

@@ -1,0 +1,191 @@
+"""The cleaning API: one view per operation; each validates, calls one service, serializes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator.accounts.access import ANY_ROLE, HasRole
+from annotator.accounts.roles import Role
+from annotator.cleaning.leases import lease_release, lease_renew, lease_take
+from annotator.cleaning.models import Decision, Lease, Verdict
+from annotator.cleaning.selectors import (
+    image_get_for_user,
+    label_get_for_user,
+    lease_get_for_user,
+    lease_items,
+    review_item_get_for_user,
+    tiles_for_items,
+)
+from annotator.cleaning.services import (
+    ItemHeldByOther,
+    NothingToUndo,
+    decision_record,
+    decision_undo,
+    image_label_add,
+)
+from annotator.cleaning.tasks import queues_rerank_enqueue
+from annotator.dataset.models import ImageLabel
+from annotator.taxonomy.models import Label
+
+VERDICTS = {"present": Verdict.PRESENT, "absent": Verdict.ABSENT, "unsure": Verdict.UNSURE}
+
+
+def lease_payload(*, lease: Lease, user: Any) -> dict[str, Any]:
+    return {
+        "lease": lease.pk,
+        "label": lease.label.key,
+        "expires_at": lease.expires_at.isoformat(),
+        "items": tiles_for_items(items=lease_items(lease=lease), user=user),
+    }
+
+
+def _labels_of(image_id: int, label_ids: set[int]) -> list[dict[str, Any]]:
+    """The image's current state for these labels (after a decision or an undo), both names."""
+    labels = {label.pk: label for label in Label.objects.filter(id__in=label_ids)}
+    states = dict(ImageLabel.objects.filter(image_id=image_id, label_id__in=label_ids).values_list("label_id", "state"))
+    return [
+        {"key": labels[i].key, "name_en": labels[i].name_en, "name_zh": labels[i].name_zh, "state": states.get(i)}
+        for i in sorted(label_ids, key=lambda i: labels[i].key)
+        if i in labels
+    ]
+
+
+def decision_payload(decision: Decision) -> dict[str, Any]:
+    item = decision.item
+    changed = set(
+        item.image.label_history.filter(source_ref=f"decision:{decision.pk}").values_list("label_id", flat=True)
+    ) if decision.new_state != decision.previous_state else set()
+    return {
+        "decision": decision.pk,
+        "item": item.pk,
+        "verdict": {v: k for k, v in VERDICTS.items()}[Verdict(decision.verdict)],
+        "kind": Decision.Kind(decision.kind).name.lower(),
+        "previous_state": decision.previous_state,
+        "new_state": decision.new_state,
+        "second_opinion": decision.kind == Decision.Kind.SECOND_OPINION,
+        "agrees": decision.agrees,
+        "conflicts": decision.conflicts,
+        "labels": _labels_of(item.image_id, changed | {item.label_id}),
+    }
+
+
+class LeaseTakeApi(APIView):
+    """Take the next batch of a label's queue (the page prefetches it before it is needed)."""
+
+    permission_classes = [HasRole(*ANY_ROLE)]
+
+    def post(self, request: Request, key: str) -> Response:
+        label = label_get_for_user(user=request.user, key=key)
+        lease = lease_take(user=request.user, label=label)
+        return Response(lease_payload(lease=lease, user=request.user), status=status.HTTP_201_CREATED)
+
+
+class LeaseRenewApi(APIView):
+    permission_classes = [HasRole(*ANY_ROLE)]
+
+    def post(self, request: Request, lease_id: int) -> Response:
+        lease = lease_get_for_user(user=request.user, lease_id=lease_id)
+        lease = lease_renew(user=request.user, lease=lease)
+        return Response({"lease": lease.pk, "expires_at": lease.expires_at.isoformat(), "released": bool(lease.released_at)})
+
+
+class LeaseReleaseApi(APIView):
+    permission_classes = [HasRole(*ANY_ROLE)]
+
+    def post(self, request: Request, lease_id: int) -> Response:
+        lease = lease_get_for_user(user=request.user, lease_id=lease_id)
+        return Response({"lease": lease.pk, "released": lease_release(user=request.user, lease=lease)})
+
+
+class DecisionInputSerializer(serializers.Serializer):
+    verdict = serializers.ChoiceField(choices=list(VERDICTS))
+    time_spent_ms = serializers.IntegerField(required=False, min_value=0, max_value=3_600_000, default=0)
+
+
+class DecisionRecordApi(APIView):
+    """Record a verdict on an item leased to you (QA leads and admins: any item)."""
+
+    permission_classes = [HasRole(*ANY_ROLE)]
+
+    def post(self, request: Request, item_id: int) -> Response:
+        item = review_item_get_for_user(user=request.user, item_id=item_id)
+        data = DecisionInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        decision = decision_record(
+            user=request.user,
+            item=item,
+            verdict=VERDICTS[data.validated_data["verdict"]],
+            time_spent_ms=data.validated_data["time_spent_ms"],
+        )
+        decision = Decision.objects.select_related("item__image").get(pk=decision.pk)
+        return Response(decision_payload(decision), status=status.HTTP_201_CREATED)
+
+
+class DecisionUndoApi(APIView):
+    """Undo your last decision; 404 when there is none left."""
+
+    permission_classes = [HasRole(*ANY_ROLE)]
+
+    def post(self, request: Request) -> Response:
+        try:
+            with transaction.atomic():
+                result = decision_undo(user=request.user)
+        except NothingToUndo:
+            return Response({"detail": _("Nothing to undo.")}, status=status.HTTP_404_NOT_FOUND)
+        decision = result.decision
+        item = decision.item
+        changed = set(result.restored) | set(result.skipped) | {item.label_id}
+        return Response(
+            {
+                "decision": decision.pk,
+                "item": item.pk,
+                "restored": len(result.restored),
+                "skipped": len(result.skipped),
+                "labels": _labels_of(item.image_id, changed),
+            }
+        )
+
+
+class ImageLabelAddInputSerializer(serializers.Serializer):
+    label = serializers.SlugField(max_length=100)
+
+
+class ImageLabelAddApi(APIView):
+    """Mark a label present on an image from its page (a label no source offered)."""
+
+    permission_classes = [HasRole(*ANY_ROLE)]
+
+    def post(self, request: Request, image_id: int) -> Response:
+        image = image_get_for_user(user=request.user, image_id=image_id)
+        data = ImageLabelAddInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        label = Label.objects.filter(key=data.validated_data["label"]).first()
+        if label is None:
+            return Response({"label": [_("No label has this key.")]}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            decision = image_label_add(user=request.user, image_id=image.pk, label=label)
+        except ItemHeldByOther:
+            return Response(
+                {"detail": _("Someone else is reviewing this label on this image right now.")},
+                status=status.HTTP_409_CONFLICT,
+            )
+        decision = Decision.objects.select_related("item__image").get(pk=decision.pk)
+        return Response(decision_payload(decision), status=status.HTTP_201_CREATED)
+
+
+class QueueRerankApi(APIView):
+    """Queue a rerank of one label's queue (admins)."""
+
+    permission_classes = [HasRole(Role.ADMIN)]
+
+    def post(self, request: Request, key: str) -> Response:
+        label = label_get_for_user(user=request.user, key=key)
+        queues_rerank_enqueue(label_ids=[label.pk])
+        return Response({"queued": True, "label": label.key}, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,261 @@
+"""Reads of the cleaning app and the access-checked getters its pages and API use.
+
+Getters (one per object, the permission check inside):
+
+- ``label_get_for_user(*, user, key) -> Label``: any role;
+- ``lease_get_for_user(*, user, lease_id) -> Lease``: the lease's own holder only;
+- ``review_item_get_for_user(*, user, item_id) -> ReviewItem``: the holder of its lease, QA leads, admins;
+- ``image_get_for_user(*, user, image_id) -> Image``: an annotator while the image is in one of
+  their batches (or they decided one of its items); QA leads and admins always.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Q
+from django.http import Http404
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext as _
+
+from annotator.accounts.roles import Role, user_has_role
+from annotator.cleaning.models import Decision, ItemStatus, Lease, ReviewItem, Verdict
+from annotator.cleaning.ranking import Reason
+from annotator.dataset.models import Evidence, EvidenceSource, Image, ImageLabel, LabelHistory
+from annotator.dataset.selectors import evidence_source_current_model
+from annotator.taxonomy.models import Label
+
+#: Items per page of a queue's read view (QA leads, admins).
+QUEUE_READ_PAGE_SIZE = 100
+#: History rows shown on the image page, newest first.
+IMAGE_HISTORY_LIMIT = 50
+
+
+def _is_staff(user: Any) -> bool:
+    return user_has_role(user, Role.QA_LEAD)
+
+
+# --- getters --------------------------------------------------------------------------------
+
+
+def label_get_for_user(*, user: Any, key: str) -> Label:
+    if not user_has_role(user, Role.ANNOTATOR, Role.QA_LEAD):
+        raise PermissionDenied
+    label = Label.objects.filter(key=key).first()
+    if label is None:
+        raise Http404("no such label")
+    return label
+
+
+def lease_get_for_user(*, user: Any, lease_id: int) -> Lease:
+    lease = Lease.objects.select_related("label").filter(pk=lease_id).first()
+    if lease is None:
+        raise Http404("no such lease")
+    if lease.user_id != user.pk:
+        raise PermissionDenied
+    return lease
+
+
+def review_item_get_for_user(*, user: Any, item_id: int) -> ReviewItem:
+    item = ReviewItem.objects.select_related("label").filter(pk=item_id).first()
+    if item is None:
+        raise Http404("no such item")
+    if item.leased_by_id != user.pk and not _is_staff(user):
+        raise PermissionDenied
+    return item
+
+
+def image_get_for_user(*, user: Any, image_id: int) -> Image:
+    image = Image.objects.filter(pk=image_id).first()
+    if image is None:
+        raise Http404("no such image")
+    if _is_staff(user):
+        return image
+    holds = ReviewItem.objects.filter(image_id=image_id, leased_by=user).exists()
+    if not holds and not Decision.objects.filter(item__image_id=image_id, user=user).exists():
+        raise PermissionDenied
+    return image
+
+
+# --- the queue list -------------------------------------------------------------------------
+
+
+@dataclass
+class QueueRow:
+    label: Label
+    open_count: int
+    decided_count: int
+    conflict_count: int
+    my_live_lease: bool
+
+
+def queue_rows(*, user: Any) -> list[QueueRow]:
+    """Every active label that has items, with its open / decided / disputed counts (two queries)."""
+    counts = (
+        ReviewItem.objects.values("label_id")
+        .annotate(
+            open=Count("id", filter=Q(status=ItemStatus.OPEN)),
+            decided=Count("id", filter=Q(status__in=[ItemStatus.DECIDED, ItemStatus.UNSURE])),
+            conflict=Count("id", filter=Q(status=ItemStatus.CONFLICT)),
+        )
+        .order_by()
+    )
+    by_label = {row["label_id"]: row for row in counts}
+    mine = set(
+        Lease.objects.filter(user=user, released_at__isnull=True, items__status=ItemStatus.OPEN).values_list(
+            "label_id", flat=True
+        )
+    )
+    labels = Label.objects.filter(id__in=list(by_label), is_active=True).order_by("key")
+    rows = [
+        QueueRow(
+            label=label,
+            open_count=by_label[label.id]["open"],
+            decided_count=by_label[label.id]["decided"],
+            conflict_count=by_label[label.id]["conflict"],
+            my_live_lease=label.id in mine,
+        )
+        for label in labels
+    ]
+    rows.sort(key=lambda row: (not row.my_live_lease, -row.open_count, row.label.key))
+    return rows
+
+
+# --- tiles ----------------------------------------------------------------------------------
+
+def reason_texts(bits: int) -> list[str]:
+    """The reasons of an item as short sentences in the user's language."""
+    texts = {
+        Reason.PARENT_MISSING: _("a child label is positive, this one is not"),
+        Reason.IMPLIED_MISSING: _("a label that implies this one is positive"),
+        Reason.EXCLUDED_PAIR: _("positive together with a label it excludes"),
+        Reason.MODEL_DISAGREES: _("the model disagrees with the dataset"),
+        Reason.SOURCES_DISAGREE: _("another source claims it, the dataset does not"),
+        Reason.NEGATIVE_CLAIMED: _("verified absent, yet claimed"),
+        Reason.UNSUPPORTED_POSITIVE: _("positive, but no source backs it"),
+    }
+    return [text for flag, text in texts.items() if bits & flag]
+
+
+def _thumb_url(image_id: int, original: str) -> str:
+    try:
+        return reverse("cleaning:thumbnail", args=[image_id])
+    except NoReverseMatch:  # thumbnails not set up: the original, scaled by the browser
+        return original
+
+
+_VERDICT_NAMES = {Verdict.PRESENT: "present", Verdict.ABSENT: "absent", Verdict.UNSURE: "unsure"}
+
+
+def tiles_for_items(*, items: list[ReviewItem], user: Any) -> list[dict[str, Any]]:
+    """What the review page shows per item: the three sources, reasons, decision (five queries)."""
+    if not items:
+        return []
+    label_ids = {item.label_id for item in items}
+    image_ids = [item.image_id for item in items]
+    states = {
+        (row.image_id, row.label_id): row.state
+        for row in ImageLabel.objects.filter(image_id__in=image_ids, label_id__in=label_ids).only(
+            "image_id", "label_id", "state"
+        )
+    }
+    model = evidence_source_current_model()
+    model_scores: dict[tuple[int, int], float | None] = {}
+    competitors: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    others: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    evidence = Evidence.objects.filter(image_id__in=image_ids, label_id__in=label_ids).select_related("source")
+    for ev in evidence:
+        key = (ev.image_id, ev.label_id)
+        if ev.source.kind == EvidenceSource.Kind.MODEL:
+            if model is not None and ev.source_id == model.pk:
+                model_scores[key] = ev.score
+            continue
+        entry = {"source": ev.source.name, "keyword": ev.keyword, "score": ev.score, "kind": ev.source.kind}
+        if ev.source.kind == EvidenceSource.Kind.COMPETITOR and ev.suggested:
+            competitors.setdefault(key, []).append(entry)
+        elif ev.suggested:
+            others.setdefault(key, []).append(entry)
+    mine = {
+        d.item_id: d.verdict
+        for d in Decision.objects.filter(item_id__in=[item.pk for item in items], user=user, undone_at__isnull=True)
+        .exclude(kind=Decision.Kind.SECOND_OPINION)
+        .order_by("id")
+    }
+    tiles = []
+    for item in items:
+        key = (item.image_id, item.label_id)
+        original = reverse("cleaning:image_original", args=[item.image_id])
+        score = model_scores.get(key) if model is not None else None
+        verdict = mine.get(item.pk)
+        tiles.append(
+            {
+                "id": item.pk,
+                "image_id": item.image_id,
+                "thumb_url": _thumb_url(item.image_id, original),
+                "original_url": original,
+                "detail_url": reverse("cleaning:image_detail", args=[item.image_id]),
+                "priority": round(item.priority, 4),
+                "status": ItemStatus(item.status).name.lower(),
+                "dataset_state": states.get(key),
+                "model_score": score,
+                "model_name": model.name if model is not None else None,
+                "competitors": sorted(competitors.get(key, []), key=lambda e: -(e["score"] or 0)),
+                "others": others.get(key, []),
+                "reasons": reason_texts(item.reasons),
+                "my_verdict": _VERDICT_NAMES.get(Verdict(verdict)) if verdict is not None else None,
+            }
+        )
+    return tiles
+
+
+def lease_items(*, lease: Lease) -> list[ReviewItem]:
+    """The items of a lease still held by its owner, highest priority first."""
+    return list(ReviewItem.objects.filter(lease=lease, leased_by_id=lease.user_id).order_by("-priority", "id"))
+
+
+# --- read views ------------------------------------------------------------------------------
+
+
+def queue_items_page(*, user: Any, label: Label, status: str | None, page: str | int | None) -> Page:
+    """One page of a queue for QA leads and admins: every item, holder and decisions (a few queries)."""
+    if not _is_staff(user):
+        raise PermissionDenied
+    items = ReviewItem.objects.filter(label=label).select_related("image", "leased_by").order_by("-priority", "id")
+    names = {choice.name.lower(): choice.value for choice in ItemStatus}
+    if status in names:
+        items = items.filter(status=names[status])
+    result = Paginator(items, QUEUE_READ_PAGE_SIZE).get_page(page)
+    decisions: dict[int, list[Decision]] = {}
+    for decision in Decision.objects.filter(item_id__in=[item.pk for item in result.object_list]).select_related(
+        "user"
+    ):
+        decisions.setdefault(decision.item_id, []).append(decision)
+    for item in result.object_list:
+        item.decision_list = decisions.get(item.pk, [])  # type: ignore[attr-defined]
+        item.reason_list = reason_texts(item.reasons)  # type: ignore[attr-defined]
+    return result
+
+
+@dataclass
+class ImageLabelRow:
+    label: Label
+    state: int
+    source: str
+
+
+def image_detail_get(*, image: Image) -> dict[str, Any]:
+    """All labels of an image (both names), its evidence per source and its recent history."""
+    rows = [
+        ImageLabelRow(label=row.label, state=row.state, source=row.source)
+        for row in ImageLabel.objects.filter(image=image).select_related("label").order_by("-state", "label__key")
+    ]
+    evidence = list(
+        Evidence.objects.filter(image=image, suggested=True).select_related("label", "source").order_by("-score")
+    )
+    history = list(
+        LabelHistory.objects.filter(image=image).select_related("label", "user").order_by("-id")[:IMAGE_HISTORY_LIMIT]
+    )
+    return {"labels": rows, "evidence": evidence, "history": history}
