@@ -43,6 +43,11 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "cleaning:api_decision_undo": EVERYONE,
     "cleaning:api_image_label_add": EVERYONE,
     "cleaning:api_queue_rerank": ADMINS,
+    "cleaning:health": ("qa_lead", "admin"),
+    "cleaning:label_queue_open": ADMINS,
+    "cleaning:thumbnail": EVERYONE,
+    "cleaning:thumbnails_start": ADMINS,
+    "cleaning:api_thumbnails": ADMINS,
 }
 # Django admin guards itself (is_staff); only admins are staff.
 ADMIN_NAMESPACE = "admin"
@@ -55,6 +60,8 @@ POST_ONLY |= {
     "cleaning:api_decision_undo",
     "cleaning:api_image_label_add",
     "cleaning:api_queue_rerank",
+    "cleaning:label_queue_open",
+    "cleaning:thumbnails_start",
 }
 PERSONAS = ("annotator", "qa_lead", "admin", "outsider")
 

@@ -59,9 +59,11 @@ def _labels_of(image_id: int, label_ids: set[int]) -> list[dict[str, Any]]:
 
 def decision_payload(decision: Decision) -> dict[str, Any]:
     item = decision.item
-    changed = set(
-        item.image.label_history.filter(source_ref=f"decision:{decision.pk}").values_list("label_id", flat=True)
-    ) if decision.new_state != decision.previous_state else set()
+    changed = (
+        set(item.image.label_history.filter(source_ref=f"decision:{decision.pk}").values_list("label_id", flat=True))
+        if decision.new_state != decision.previous_state
+        else set()
+    )
     return {
         "decision": decision.pk,
         "item": item.pk,
@@ -93,7 +95,9 @@ class LeaseRenewApi(APIView):
     def post(self, request: Request, lease_id: int) -> Response:
         lease = lease_get_for_user(user=request.user, lease_id=lease_id)
         lease = lease_renew(user=request.user, lease=lease)
-        return Response({"lease": lease.pk, "expires_at": lease.expires_at.isoformat(), "released": bool(lease.released_at)})
+        return Response(
+            {"lease": lease.pk, "expires_at": lease.expires_at.isoformat(), "released": bool(lease.released_at)}
+        )
 
 
 class LeaseReleaseApi(APIView):

@@ -209,9 +209,12 @@ def priority_sql(
     z = (
         f"(CASE WHEN {state} = 1 THEN {w.prior_positive!r} WHEN {state} = 0 THEN {w.prior_negative!r} "
         f"ELSE {w.prior_unknown!r} END)::float8"
-        f" + coalesce({w.model_weight!r} * {_sql_logit(model_score)}, 0.0)"
-        f" + coalesce({w.competitor_weight!r} * least(greatest({competitor_score}, 0.0), 1.0), 0.0)"
-        f" + coalesce({w.other_weight!r} * least(greatest({other_score}, 0.0), 1.0), 0.0)"
+        # GREATEST / LEAST skip NULLs, so "no such source" is tested first, never clipped into a score.
+        f" + (CASE WHEN {model_score} IS NULL THEN 0.0 ELSE {w.model_weight!r} * {_sql_logit(model_score)} END)"
+        f" + (CASE WHEN {competitor_score} IS NULL THEN 0.0"
+        f" ELSE {w.competitor_weight!r} * least(greatest({competitor_score}, 0.0), 1.0) END)"
+        f" + (CASE WHEN {other_score} IS NULL THEN 0.0"
+        f" ELSE {w.other_weight!r} * least(greatest({other_score}, 0.0), 1.0) END)"
         f" + (CASE WHEN ({reasons} & {int(Reason.PARENT_MISSING | Reason.IMPLIED_MISSING)}) <> 0"
         f" THEN {w.relation_weight!r} ELSE 0.0 END)"
         f" - (CASE WHEN ({reasons} & {int(Reason.EXCLUDED_PAIR)}) <> 0 THEN {w.excluded_weight!r} ELSE 0.0 END)"

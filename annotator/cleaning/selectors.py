@@ -126,6 +126,7 @@ def queue_rows(*, user: Any) -> list[QueueRow]:
 
 # --- tiles ----------------------------------------------------------------------------------
 
+
 def reason_texts(bits: int) -> list[str]:
     """The reasons of an item as short sentences in the user's language."""
     texts = {

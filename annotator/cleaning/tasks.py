@@ -35,3 +35,7 @@ def queues_rerank_enqueue(*, label_ids: list[int] | None = None) -> None:
     """Queue ``queues_rerank`` once the current transaction commits."""
     kwargs = {"label_ids": label_ids} if label_ids is not None else {}
     transaction.on_commit(lambda: queues_rerank.apply_async(kwargs=kwargs))
+
+
+# Registers the thumbnail task (annotator/cleaning/tasks_thumbnails.py) with the workers.
+from annotator.cleaning.tasks_thumbnails import thumbnails_make  # noqa: E402,F401

@@ -46,7 +46,9 @@ def review(request: HttpRequest, key: str) -> HttpResponse:
             "examples": [
                 {"kind": kind, "caption": caption, "upload": upload} for kind, caption, _hash, upload in examples
             ],
-            "example_images": list(label.examples.filter(image__isnull=False).values_list("kind", "caption", "image_id")),
+            "example_images": list(
+                label.examples.filter(image__isnull=False).values_list("kind", "caption", "image_id")
+            ),
             "renew_ms": max(5_000, min(60_000, lease_seconds() * 1000 // 3)),
             "verdicts": list(VERDICTS),
             "is_staff": user_has_role(request.user, Role.QA_LEAD),
