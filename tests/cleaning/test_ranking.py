@@ -10,8 +10,8 @@ from django.db import connection
 
 from annotator.cleaning.ranking import (
     STATE_UNKNOWN,
-    Reason,
     RankingWeights,
+    Reason,
     priority_array,
     priority_one,
     priority_sql,
@@ -74,9 +74,8 @@ def test_numpy_and_sql_agree(weights):
                 for i in range(len(items["state"]))
             ],
         )
-        cur.execute(
-            f"SELECT {priority_sql(reasons='relation_reasons', weights=weights)}, {reasons_sql()} FROM tt_rank ORDER BY n"
-        )
+        priority = priority_sql(reasons="relation_reasons", weights=weights)
+        cur.execute(f"SELECT {priority}, {reasons_sql()} FROM tt_rank ORDER BY n")
         rows = cur.fetchall()
     got_priority = np.array([row[0] for row in rows])
     got_reasons = np.array([row[1] for row in rows])
