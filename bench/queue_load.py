@@ -140,6 +140,9 @@ def fill(images: int, labels_per_image: float, seed: int) -> dict[str, int]:
     raw = connection.connection  # psycopg 3
     with raw.cursor() as cur:
         cur.execute("SET synchronous_commit = off")
+        # The rows are consistent by construction; skipping the per-row foreign-key triggers (this
+        # session only, on the scratch database) makes the COPY several times faster.
+        cur.execute("SET session_replication_role = replica")
         first_id = None
         for start in range(0, images, FILL_CHUNK):
             n = min(FILL_CHUNK, images - start)
@@ -233,6 +236,7 @@ def fill(images: int, labels_per_image: float, seed: int) -> dict[str, int]:
                 flush=True,
             )
         print()
+        cur.execute("SET session_replication_role = DEFAULT")
         cur.execute("ANALYZE")
     return counts
 
@@ -318,7 +322,7 @@ class Annotator:
     queue_ms: list[float] = field(default_factory=list)
     decision_ms: list[float] = field(default_factory=list)
     batches: list[list[int]] = field(default_factory=list)
-    decided: list[tuple[int, int]] = field(default_factory=list)  # (item id, decision id) answered 2xx
+    decided: list[tuple[int, int | None]] = field(default_factory=list)  # (item id, decision id) answered 2xx
     errors: list[str] = field(default_factory=list)
     conn: http.client.HTTPConnection | None = None
 

@@ -95,8 +95,10 @@ def my_day(*, user: AbstractBaseUser | AnonymousUser, now: datetime | None = Non
     Working time: the gaps between consecutive decisions, each capped at IDLE_GAP (a longer
     gap is a break), plus the time spent on the first one.
     """
+    if user.pk is None:
+        return MyDay(0, 0, 0.0)
     rows = list(
-        Decision.objects.filter(user_id=user.pk, created_at__gte=day_start(now), undone_at__isnull=True)
+        Decision.objects.filter(user_id=int(user.pk), created_at__gte=day_start(now), undone_at__isnull=True)
         .order_by("created_at")
         .values_list("created_at", "time_spent_ms", "previous_state", "new_state")
     )

@@ -48,10 +48,10 @@ def thumbnail(request: HttpRequest, image_id: int) -> HttpResponseBase:
         response = HttpResponse(_("The image file cannot be read."), status=404, content_type="text/plain")
         response["Cache-Control"] = "no-store"
         return response
-    response = FileResponse(path.open("rb"), content_type=THUMBNAIL_CONTENT_TYPE)
-    response["Cache-Control"] = CACHE_CONTROL
-    response["ETag"] = etag
-    return response
+    served: HttpResponseBase = FileResponse(path.open("rb"), content_type=THUMBNAIL_CONTENT_TYPE)
+    served["Cache-Control"] = CACHE_CONTROL
+    served["ETag"] = etag
+    return served
 
 
 @role_required(Role.ADMIN)

@@ -10,6 +10,7 @@ dog: 2 positives, queue: 2 open items of priority .9 → 1.8 expected errors, no
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 from annotator.cleaning.models import Decision, ItemStatus, ReviewItem, Verdict
@@ -32,7 +33,7 @@ def item(world: World, i: int, key: str, status: int, priority: float) -> Review
     return ReviewItem.objects.create(image=world.images[i], label=world.label(key), status=status, priority=priority)
 
 
-def decision(it: ReviewItem, user: object, previous: int | None, new: int | None, **extra: object) -> Decision:
+def decision(it: ReviewItem, user: Any, previous: int | None, new: int | None, **extra: Any) -> Decision:
     verdict = Verdict.UNSURE if new is None else new
     return Decision.objects.create(item=it, user=user, verdict=verdict, previous_state=previous, new_state=new, **extra)
 
