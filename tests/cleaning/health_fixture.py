@@ -10,8 +10,8 @@ dog: 2 positives, queue: 2 open items of priority .9 → 1.8 expected errors, no
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from annotator.cleaning.models import Decision, ItemStatus, ReviewItem, Verdict
 from annotator.dataset.models import HistorySource, ImageLabel
