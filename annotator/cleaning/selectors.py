@@ -16,7 +16,6 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Q
 from django.http import Http404
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
@@ -87,40 +86,50 @@ def image_get_for_user(*, user: Any, image_id: int) -> Image:
 class QueueRow:
     label: Label
     open_count: int
-    decided_count: int
-    conflict_count: int
+    positives: int
+    enough_data: bool  # more positives than CLEANING_ENOUGH_DATA_COUNT: not offered unless opened
+    opened: bool  # an admin opened it anyway
     my_live_lease: bool
+
+    @property
+    def offered(self) -> bool:
+        return not self.enough_data or self.opened
 
 
 def queue_rows(*, user: Any) -> list[QueueRow]:
-    """Every active label that has items, with its open / decided / disputed counts (two queries)."""
-    counts = (
-        ReviewItem.objects.values("label_id")
-        .annotate(
-            open=Count("id", filter=Q(status=ItemStatus.OPEN)),
-            decided=Count("id", filter=Q(status__in=[ItemStatus.DECIDED, ItemStatus.UNSURE])),
-            conflict=Count("id", filter=Q(status=ItemStatus.CONFLICT)),
-        )
-        .order_by()
-    )
-    by_label = {row["label_id"]: row for row in counts}
+    """The label queues with open items, as ``user`` may see them (a fixed number of queries).
+
+    Annotators see the queues offered to them: labels without "enough data", or opened by an
+    admin (selectors_home.queues_offered's rule). QA leads and admins see every queue, the
+    ones not offered marked. Counts are the shared cached ones (selectors_home.label_counts);
+    the user's own batches come first.
+    """
+    from annotator.cleaning.selectors_health import label_has_enough_data, label_queue_opened_ids
+    from annotator.cleaning.selectors_home import label_counts
+
+    counts = label_counts()
+    opened = label_queue_opened_ids()
+    staff = _is_staff(user)
     mine = set(
         Lease.objects.filter(user=user, released_at__isnull=True, items__status=ItemStatus.OPEN).values_list(
             "label_id", flat=True
         )
     )
-    labels = Label.objects.filter(id__in=list(by_label), is_active=True).order_by("key")
-    rows = [
-        QueueRow(
+    rows = []
+    wanted = [label_id for label_id, (open_items, _) in counts.items() if open_items > 0 or label_id in mine]
+    for label in Label.objects.filter(id__in=wanted, is_active=True):
+        open_items, positives = counts.get(label.id, (0, 0))
+        row = QueueRow(
             label=label,
-            open_count=by_label[label.id]["open"],
-            decided_count=by_label[label.id]["decided"],
-            conflict_count=by_label[label.id]["conflict"],
+            open_count=open_items,
+            positives=positives,
+            enough_data=label_has_enough_data(positives),
+            opened=label.id in opened,
             my_live_lease=label.id in mine,
         )
-        for label in labels
-    ]
-    rows.sort(key=lambda row: (not row.my_live_lease, -row.open_count, row.label.key))
+        if row.offered or staff or row.my_live_lease:
+            rows.append(row)
+    rows.sort(key=lambda row: (not row.my_live_lease, not row.offered, -row.open_count, row.label.key))
     return rows
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -169,3 +172,15 @@ def test_decided_items_are_not_offered_again(world, queue, annotator_client, qa_
         )
     assert not ReviewItem.objects.filter(status=ItemStatus.OPEN, label=queue).exists()
     assert _take(qa_client)["items"] == []
+
+
+def test_the_review_page_speaks_chinese_to_who_chose_it(world, queue, annotator_user, annotator_client):
+    annotator_user.profile.language = "zh-hans"
+    annotator_user.profile.save()
+    html = annotator_client.get(reverse("cleaning:review", args=["cat"])).content.decode()
+    for text in ("图片中有这个标签吗？", "下一页", "撤销", "标注规范", "数据集", "猫"):
+        assert text in html, text
+    assert "Is this label in the image?" not in html
+    batch = json.loads(re.search(r'id="review-batch"[^>]*>(.*?)</script>', html, re.S).group(1))
+    reasons = {reason for item in batch["items"] for reason in item["reasons"]}
+    assert reasons and all(not reason.isascii() for reason in reasons)
