@@ -11,7 +11,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError, transaction
 
-from annotator.cleaning.thumbnails import thumbnails_run_start, thumbnails_run_step
+from annotator.cleaning.thumbnails import THUMBNAIL_BATCH, thumbnails_run_start, thumbnails_run_step
 
 
 @shared_task(
@@ -22,15 +22,15 @@ from annotator.cleaning.thumbnails import thumbnails_run_start, thumbnails_run_s
     retry_backoff=10,
     max_retries=5,
 )
-def thumbnails_make(run: str, after_id: int = 0) -> None:
+def thumbnails_make(run: str, after_id: int = 0, limit: int = THUMBNAIL_BATCH) -> None:
     """Make the missing thumbnails of one batch of images after ``after_id``, then queue the next batch."""
-    next_id = thumbnails_run_step(run=run, after_id=after_id)
+    next_id = thumbnails_run_step(run=run, after_id=after_id, limit=limit)
     if next_id is not None:
-        thumbnails_make.delay(run, next_id)
+        thumbnails_make.delay(run, next_id, limit)
 
 
-def thumbnails_enqueue() -> str:
+def thumbnails_enqueue(*, limit: int = THUMBNAIL_BATCH) -> str:
     """Start a run over every image once the current transaction commits; returns the run id."""
     run = thumbnails_run_start()
-    transaction.on_commit(lambda: thumbnails_make.delay(run, 0))
+    transaction.on_commit(lambda: thumbnails_make.delay(run, 0, limit))
     return run

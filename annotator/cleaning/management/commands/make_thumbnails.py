@@ -29,7 +29,7 @@ class Command(BaseCommand):
         if queue:
             from annotator.cleaning.tasks_thumbnails import thumbnails_enqueue
 
-            run = thumbnails_enqueue()
+            run = thumbnails_enqueue(limit=batch)
             self.stdout.write(f"thumbnails: queued run {run}; progress on the label health page")
             return
         run = thumbnails_run_start()
