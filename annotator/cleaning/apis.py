@@ -158,7 +158,8 @@ class DecisionUndoApi(APIView):
 
 
 class ImageLabelAddInputSerializer(serializers.Serializer):
-    label = serializers.SlugField(max_length=100)
+    # "label" is also Field.label (its caption) in the DRF stubs.
+    label = serializers.SlugField(max_length=100)  # type: ignore[assignment]
 
 
 class ImageLabelAddApi(APIView):
