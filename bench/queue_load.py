@@ -543,6 +543,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"reusing {SCRATCH_DB}: {have:,} images")
     with connection.cursor() as cur:
+        # Fresh statistics, as autovacuum would have them some minutes later: without them the
+        # planner takes the brand-new queue table for empty and sorts a whole label's items per lease.
+        cur.execute("ANALYZE")
+    with connection.cursor() as cur:
         cur.execute("SELECT count(*) FROM dataset_imagelabel")
         n_labels = cur.fetchone()[0]
         cur.execute(
