@@ -59,11 +59,7 @@ def _labels_of(image_id: int, label_ids: set[int]) -> list[dict[str, Any]]:
 
 def decision_payload(decision: Decision) -> dict[str, Any]:
     item = decision.item
-    changed = (
-        set(item.image.label_history.filter(source_ref=f"decision:{decision.pk}").values_list("label_id", flat=True))
-        if decision.new_state != decision.previous_state
-        else set()
-    )
+    changed = set(getattr(decision, "changed_label_ids", ()))  # set by decision_record
     return {
         "decision": decision.pk,
         "item": item.pk,
@@ -128,7 +124,6 @@ class DecisionRecordApi(APIView):
             verdict=VERDICTS[data.validated_data["verdict"]],
             time_spent_ms=data.validated_data["time_spent_ms"],
         )
-        decision = Decision.objects.select_related("item__image").get(pk=decision.pk)
         return Response(decision_payload(decision), status=status.HTTP_201_CREATED)
 
 
@@ -181,7 +176,6 @@ class ImageLabelAddApi(APIView):
                 {"detail": _("Someone else is reviewing this label on this image right now.")},
                 status=status.HTTP_409_CONFLICT,
             )
-        decision = Decision.objects.select_related("item__image").get(pk=decision.pk)
         return Response(decision_payload(decision), status=status.HTTP_201_CREATED)
 
 

@@ -154,7 +154,7 @@ def decision_record(
         decision = Decision.objects.create(
             item=item,
             user=user,
-            lease=item.lease if item.leased_by_id == user.pk else None,
+            lease_id=item.lease_id if item.leased_by_id == user.pk else None,
             verdict=verdict,
             kind=Decision.Kind.SECOND_OPINION,
             previous_state=now_state,
@@ -173,15 +173,17 @@ def decision_record(
     decision = Decision.objects.create(
         item=item,
         user=user,
-        lease=item.lease if item.leased_by_id == user.pk else None,
+        lease_id=item.lease_id if item.leased_by_id == user.pk else None,
         verdict=verdict,
         kind=kind,
         previous_state=now_state,
-        new_state=now_state,
+        # Present / absent always land: image_labels_set overwrites whatever was there.
+        new_state=now_state if verdict == Verdict.UNSURE else verdict,
         time_spent_ms=time_spent_ms,
     )
+    decision.changed_label_ids = []  # type: ignore[attr-defined]
     if verdict != Verdict.UNSURE:
-        image_labels_set(
+        history = image_labels_set(
             image_id=item.image_id,
             states={item.label_id: verdict},
             source=HistorySource.ANNOTATOR,
@@ -190,10 +192,11 @@ def decision_record(
             reason="cleaning decision",
             graph=graph,
         )
-        decision.new_state = verdict
+        decision.changed_label_ids = [row.label_id for row in history]  # type: ignore[attr-defined]
         if verdict == Verdict.PRESENT:
             decision.conflicts = _excluded_conflicts(image_id=item.image_id, label_id=item.label_id, graph=graph)
-        decision.save(update_fields=["new_state", "conflicts"])
+            if decision.conflicts:
+                Decision.objects.filter(pk=decision.pk).update(conflicts=decision.conflicts)
     ReviewItem.objects.filter(pk=item.pk).update(
         status=ItemStatus.UNSURE if verdict == Verdict.UNSURE else ItemStatus.DECIDED,
         dataset_state=decision.new_state,
