@@ -183,6 +183,14 @@ CLEANING_LEASE_SECONDS = env_int("LABELLOOP_LEASE_SECONDS", 600, minimum=30)
 CLEANING_BATCH_SIZE = env_int("LABELLOOP_REVIEW_BATCH", 36, minimum=24)
 if CLEANING_BATCH_SIZE > 48:
     raise ImproperlyConfigured(f"LABELLOOP_REVIEW_BATCH={CLEANING_BATCH_SIZE} must be between 24 and 48")
+# Celery beat rebuilds every queue this often (seconds; 0: never), catching imports and edits
+# that did not trigger a rerank themselves. A rerun with nothing changed writes nothing.
+CLEANING_RERANK_INTERVAL = env_int("LABELLOOP_RERANK_INTERVAL", 6 * 3600, minimum=0)
+if CLEANING_RERANK_INTERVAL:
+    CELERY_BEAT_SCHEDULE["cleaning-queues-rerank"] = {
+        "task": "annotator.cleaning.tasks.queues_rerank",
+        "schedule": float(CLEANING_RERANK_INTERVAL),
+    }
 
 # Label health: a label with at least this many positives has "enough data" (noise no longer
 # hurts its model much); its queue is not opened to annotators unless an admin opens it.
