@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from annotator.cleaning.models import ItemStatus, Lease, ReviewItem
@@ -56,12 +56,20 @@ def lease_take(*, user: Any, label: Label, size: int | None = None) -> Lease:
     now = timezone.now()
     size = max(1, min(size or batch_size(), 200))
     live = list(
-        Lease.objects.filter(user=user, label=label, released_at__isnull=True, expires_at__gt=now).order_by("-id")[
-            :LEASES_PER_LABEL
-        ]
+        Lease.objects.filter(user=user, label=label, released_at__isnull=True, expires_at__gt=now)
+        .annotate(
+            holds_open=Exists(ReviewItem.objects.filter(lease=OuterRef("pk"), leased_by=user, status=ItemStatus.OPEN))
+        )
+        .order_by("-id")
     )
-    if len(live) >= LEASES_PER_LABEL:
-        return live[0]
+    # A live lease with nothing left to decide counts no more: it is closed, so that an empty
+    # batch (the queue was dry a moment ago) never blocks the next take.
+    spent = [lease.pk for lease in live if not lease.holds_open]  # type: ignore[attr-defined]
+    if spent:
+        Lease.objects.filter(pk__in=spent, released_at__isnull=True).update(released_at=now)
+    holding = [lease for lease in live if lease.holds_open]  # type: ignore[attr-defined]
+    if len(holding) >= LEASES_PER_LABEL:
+        return holding[0]
     expires = now + timedelta(seconds=lease_seconds())
     lease = Lease.objects.create(user=user, label=label, expires_at=expires)
     # The index on (label, priority desc, id) for open items answers this in order; rows another

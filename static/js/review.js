@@ -250,7 +250,7 @@
     busy = true;
     var done = batch;
     post(withId(t.releaseUrl, done.lease)).then(function () {
-      if (nextBatch !== null) { return nextBatch; }
+      if (nextBatch !== null && nextBatch.items.length) { return nextBatch; }
       return post(t.takeUrl).then(function (result) { return result.ok ? result.data : done; });
     }).then(function (next) {
       if (next.lease === done.lease) {

@@ -84,3 +84,16 @@ def test_logout_releases_the_leases(world, annotator_user):
     client.post("/logout/")
     assert not ReviewItem.objects.filter(leased_by=annotator_user).exists()
     assert not Lease.objects.filter(user=annotator_user, released_at__isnull=True).exists()
+
+
+def test_an_empty_batch_does_not_block_the_next_take(world, annotator_user, qa_user, settings):
+    settings.CLEANING_BATCH_SIZE = 24
+    cat = _queue(world, n=24)
+    held = lease_take(user=qa_user, label=cat)
+    dry = lease_take(user=annotator_user, label=cat)
+    assert dry.size == 0
+    lease_take(user=annotator_user, label=cat)  # still dry: a second empty lease
+    lease_release(user=qa_user, lease=held)  # items come back
+    fresh = lease_take(user=annotator_user, label=cat)
+    assert fresh.size == 24
+    assert ReviewItem.objects.filter(lease=fresh, leased_by=annotator_user).count() == 24
