@@ -35,6 +35,11 @@ def lease_seconds() -> int:
     return int(getattr(settings, "CLEANING_LEASE_SECONDS", 600))
 
 
+def skip_cooldown_seconds() -> int:
+    """How long items one put back stay out of one's own next batches (the lease time)."""
+    return lease_seconds()
+
+
 def batch_size() -> int:
     return int(getattr(settings, "CLEANING_BATCH_SIZE", 36))
 
@@ -74,10 +79,14 @@ def lease_take(*, user: Any, label: Label, size: int | None = None) -> Lease:
     lease = Lease.objects.create(user=user, label=label, expires_at=expires)
     # The index on (label, priority desc, id) for open items answers this in order; rows another
     # transaction is claiming right now are skipped, never waited for or handed out twice.
+    # Items this user put back (skip, next page) in the last SKIP_COOLDOWN are not handed
+    # straight back to them: released items keep pointing at the lease they left.
+    skipped_lately = Q(lease__user=user, lease__released_at__gt=now - timedelta(seconds=skip_cooldown_seconds()))
     ids = list(
         _open_free(label_id=label.pk, now=now)
+        .exclude(skipped_lately)
         .order_by("-priority", "id")
-        .select_for_update(skip_locked=True)
+        .select_for_update(skip_locked=True, of=("self",))
         .values_list("id", flat=True)[:size]
     )
     if ids:
@@ -123,8 +132,9 @@ def lease_release(*, user: Any, lease: Lease) -> int:
     Decided items keep their lease reference (undo still finds them). Releasing twice is harmless.
     """
     now = timezone.now()
+    # The lease reference stays: lease_take does not hand these straight back to the same person.
     released = ReviewItem.objects.filter(lease=lease, leased_by=user, status=ItemStatus.OPEN).update(
-        lease=None, leased_by=None, lease_expires_at=None
+        leased_by=None, lease_expires_at=None
     )
     Lease.objects.filter(pk=lease.pk, released_at__isnull=True).update(released_at=now)
     lease.released_at = lease.released_at or now

@@ -97,3 +97,16 @@ def test_an_empty_batch_does_not_block_the_next_take(world, annotator_user, qa_u
     fresh = lease_take(user=annotator_user, label=cat)
     assert fresh.size == 24
     assert ReviewItem.objects.filter(lease=fresh, leased_by=annotator_user).count() == 24
+
+
+def test_skipped_items_go_to_others_not_straight_back(world, annotator_user, qa_user, settings):
+    settings.CLEANING_BATCH_SIZE = 24
+    cat = _queue(world, n=30)
+    first = lease_take(user=annotator_user, label=cat)
+    skipped = set(ReviewItem.objects.filter(lease=first).values_list("id", flat=True))
+    lease_release(user=annotator_user, lease=first)
+    again = lease_take(user=annotator_user, label=cat)
+    mine = set(ReviewItem.objects.filter(lease=again).values_list("id", flat=True))
+    assert len(mine) == 6 and not mine & skipped  # only the six nobody skipped
+    theirs = lease_take(user=qa_user, label=cat)
+    assert set(ReviewItem.objects.filter(lease=theirs).values_list("id", flat=True)) == skipped
