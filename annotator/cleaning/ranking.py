@@ -10,7 +10,9 @@ The model (docs/cleaning.md, "Ranking"): the log-odds that the image carries the
 sum of evidence,
 
     z = prior[state]                                  dataset: positive / verified negative / unknown
-      + model_weight * logit(clip(model_score))        current model version (0 when there is none)
+      + model_weight * (scale * logit(clip(model_score)) + shift)
+                                                       current model version (0 when there is none),
+                                                       calibrated per label (scale, shift; see below)
       + competitor_weight * competitor_score           a competitor's mapped label claims it
       + other_weight * other_score                     crawled candidate / imported machine label
       + relation_weight * [label implied but missing]  child positive without parent, forest without tree
@@ -25,6 +27,11 @@ version keeps the scores of every label above a floor: an image the current mode
 below it gets ``MODEL_FLOOR_SCORE``; when no model version exists the model term is 0.
 Scores are clipped to [SCORE_CLIP, 1 - SCORE_CLIP] so one source can never decide alone.
 Evidence with no score (a crawled candidate) counts as ``CLAIM_DEFAULT_SCORE``.
+
+Calibration: a model's scores are rarely probabilities. ``fit_platt`` fits, per label, the
+(scale, shift) of Platt scaling from the people's verdicts on that label's items (present /
+absent against the model score the item had), pulled towards (1, 0) so that a handful of
+decisions moves it little; labels with fewer than ``CALIBRATION_MIN_DECISIONS`` keep (1, 0).
 """
 
 from __future__ import annotations
@@ -43,6 +50,10 @@ MODEL_FLOOR_SCORE = 0.02
 SCORE_CLIP = 0.01
 #: A claim without a score (crawled candidate, some imports) weighs like this score.
 CLAIM_DEFAULT_SCORE = 0.8
+#: Fewer verdicts than this on a label (or only one kind): its model scores stay uncalibrated.
+CALIBRATION_MIN_DECISIONS = 30
+#: Strength of the pull of (scale, shift) towards (1, 0), in pseudo-decisions.
+CALIBRATION_PRIOR = 10.0
 #: "The model disagrees" when the dataset says positive and the model scores below this, or
 #: the dataset does not say positive and the model scores at least this.
 MODEL_DISAGREE_AT = 0.5
@@ -105,6 +116,8 @@ def priority_array(
     other_score: npt.ArrayLike,
     reasons: npt.ArrayLike,
     weights: RankingWeights = DEFAULT_WEIGHTS,
+    model_scale: npt.ArrayLike = 1.0,
+    model_shift: npt.ArrayLike = 0.0,
 ) -> FloatArray:
     """Priorities (probability the dataset is wrong) for arrays of items.
 
@@ -112,6 +125,7 @@ def priority_array(
     (MODEL_FLOOR_SCORE where the version has no score for the image). ``competitor_score``,
     ``other_score``: NaN when no such source claims the label. ``reasons``: Reason bits; only
     the relation bits (PARENT_MISSING, IMPLIED_MISSING, EXCLUDED_PAIR) enter the formula.
+    ``model_scale`` / ``model_shift``: the per-item (i.e. per-label) calibration, scalars or arrays.
     """
     st = np.asarray(state, dtype=np.int64)
     model = np.asarray(model_score, dtype=np.float64)
@@ -122,7 +136,10 @@ def priority_array(
         st == 1, weights.prior_positive, np.where(st == 0, weights.prior_negative, weights.prior_unknown)
     ).astype(np.float64)
     z = prior
-    z = z + np.where(np.isnan(model), 0.0, weights.model_weight * _logit(np.nan_to_num(model, nan=0.5)))
+    calibrated = np.asarray(model_scale, dtype=np.float64) * _logit(np.nan_to_num(model, nan=0.5)) + np.asarray(
+        model_shift, dtype=np.float64
+    )
+    z = z + np.where(np.isnan(model), 0.0, weights.model_weight * calibrated)
     z = z + np.where(np.isnan(comp), 0.0, weights.competitor_weight * np.clip(np.nan_to_num(comp), 0.0, 1.0))
     z = z + np.where(np.isnan(other), 0.0, weights.other_weight * np.clip(np.nan_to_num(other), 0.0, 1.0))
     implied = (bits & (Reason.PARENT_MISSING | Reason.IMPLIED_MISSING)) != 0
@@ -203,6 +220,8 @@ def priority_sql(
     other_score: str = "other_score",
     reasons: str = "reasons",
     weights: RankingWeights = DEFAULT_WEIGHTS,
+    model_scale: str = "1.0",
+    model_shift: str = "0.0",
 ) -> str:
     """``priority_array`` as a PostgreSQL float8 expression over the named columns (NULL = NaN)."""
     w = weights
@@ -210,7 +229,8 @@ def priority_sql(
         f"(CASE WHEN {state} = 1 THEN {w.prior_positive!r} WHEN {state} = 0 THEN {w.prior_negative!r} "
         f"ELSE {w.prior_unknown!r} END)::float8"
         # GREATEST / LEAST skip NULLs, so "no such source" is tested first, never clipped into a score.
-        f" + (CASE WHEN {model_score} IS NULL THEN 0.0 ELSE {w.model_weight!r} * {_sql_logit(model_score)} END)"
+        f" + (CASE WHEN {model_score} IS NULL THEN 0.0"
+        f" ELSE {w.model_weight!r} * (({model_scale}) * {_sql_logit(model_score)} + ({model_shift})) END)"
         f" + (CASE WHEN {competitor_score} IS NULL THEN 0.0"
         f" ELSE {w.competitor_weight!r} * least(greatest({competitor_score}, 0.0), 1.0) END)"
         f" + (CASE WHEN {other_score} IS NULL THEN 0.0"
@@ -246,3 +266,58 @@ def reasons_sql(
         f" | (CASE WHEN {model_score} IS NOT NULL AND NOT {claimed} AND {st} = 1 AND {model_score} < {cut}"
         f" THEN {int(Reason.UNSUPPORTED_POSITIVE)} ELSE 0 END))"
     )
+
+
+def fit_platt(
+    scores: npt.ArrayLike,
+    present: npt.ArrayLike,
+    *,
+    min_decisions: int = CALIBRATION_MIN_DECISIONS,
+    prior: float = CALIBRATION_PRIOR,
+) -> tuple[float, float]:
+    """(scale, shift) such that sigmoid(scale * logit(score) + shift) ≈ P(present | score).
+
+    A logistic regression on the clipped logit of the scores, fitted by Newton's method with a
+    Gaussian prior centred on (1, 0) worth ``prior`` pseudo-decisions. Too few verdicts, or
+    verdicts of one kind only: (1, 0).
+    """
+    x = _logit(np.asarray(scores, dtype=np.float64))
+    y = np.asarray(present, dtype=np.float64)
+    keep = ~np.isnan(x)
+    x, y = x[keep], y[keep]
+    if len(x) < min_decisions or y.min(initial=1.0) == y.max(initial=0.0):
+        return 1.0, 0.0
+    features = np.stack([x, np.ones_like(x)], axis=1)
+    centre = np.array([1.0, 0.0])
+    penalty = 0.25 * prior  # the curvature of ``prior`` decisions at p = 0.5
+
+    def objective(theta: FloatArray) -> float:
+        z = features @ theta
+        # -log-likelihood of the verdicts (stable form) plus the prior's penalty
+        return float(np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * penalty * np.sum((theta - centre) ** 2))
+
+    theta = centre.copy()
+    current = objective(theta)
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-(features @ theta)))
+        gradient = features.T @ (p - y) + penalty * (theta - centre)
+        hessian = (features * (p * (1 - p))[:, None]).T @ features + penalty * np.eye(2)
+        step = np.linalg.solve(hessian, gradient)
+        # Damped Newton: halve the step until the objective falls (plain Newton can oscillate
+        # when every score is the same and the fit saturates).
+        length = 1.0
+        while length > 1e-6:
+            candidate = theta - length * step
+            value = objective(candidate)
+            if value <= current:
+                break
+            length /= 2
+        else:
+            break
+        moved = float(np.abs(candidate - theta).max())
+        theta, current = candidate, value
+        if moved < 1e-9:
+            break
+    scale, shift = float(theta[0]), float(theta[1])
+    # A negative scale would rank "the model is sure it is there" as evidence against: never.
+    return (max(scale, 0.05), shift)

@@ -12,6 +12,7 @@ from annotator.cleaning.ranking import (
     STATE_UNKNOWN,
     RankingWeights,
     Reason,
+    fit_platt,
     priority_array,
     priority_one,
     priority_sql,
@@ -36,6 +37,8 @@ def _random_items(n: int, seed: int = 7) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("weights", [RankingWeights(), RankingWeights(prior_positive=0.5, relation_weight=2.0)])
 def test_numpy_and_sql_agree(weights):
     items = _random_items(3000)
+    rng = np.random.default_rng(3)
+    scale, shift = rng.uniform(0.3, 2.0, len(items["state"])), rng.uniform(-1.0, 1.0, len(items["state"]))
     expected_priority = priority_array(
         state=items["state"],
         model_score=items["model"],
@@ -43,6 +46,8 @@ def test_numpy_and_sql_agree(weights):
         other_score=items["other"],
         reasons=items["rel"],
         weights=weights,
+        model_scale=scale,
+        model_shift=shift,
     )
     expected_reasons = reasons_array(
         state=items["state"],
@@ -58,10 +63,10 @@ def test_numpy_and_sql_agree(weights):
     with connection.cursor() as cur:
         cur.execute(
             "CREATE TEMP TABLE tt_rank (n int, state smallint, model_score float8, competitor_score float8,"
-            " other_score float8, relation_reasons int)"
+            " other_score float8, relation_reasons int, scale float8, shift float8)"
         )
         cur.executemany(
-            "INSERT INTO tt_rank VALUES (%s, %s, %s, %s, %s, %s)",
+            "INSERT INTO tt_rank VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             [
                 (
                     i,
@@ -70,11 +75,13 @@ def test_numpy_and_sql_agree(weights):
                     sql_value(items["comp"][i]),
                     sql_value(items["other"][i]),
                     int(items["rel"][i]),
+                    float(scale[i]),
+                    float(shift[i]),
                 )
                 for i in range(len(items["state"]))
             ],
         )
-        priority = priority_sql(reasons="relation_reasons", weights=weights)
+        priority = priority_sql(reasons="relation_reasons", weights=weights, model_scale="scale", model_shift="shift")
         cur.execute(f"SELECT {priority}, {reasons_sql()} FROM tt_rank ORDER BY n")
         rows = cur.fetchall()
     got_priority = np.array([row[0] for row in rows])
@@ -125,3 +132,17 @@ def test_reasons_read_off_the_sources():
     assert bits[0] & Reason.MODEL_DISAGREES and bits[0] & Reason.UNSUPPORTED_POSITIVE
     assert bits[1] & Reason.MODEL_DISAGREES and bits[1] & Reason.SOURCES_DISAGREE
     assert bits[2] & Reason.NEGATIVE_CLAIMED and not bits[2] & Reason.MODEL_DISAGREES
+
+
+def test_platt_fit_recovers_a_known_calibration():
+    rng = np.random.default_rng(11)
+    scores = rng.uniform(0.02, 0.98, 4000)
+    logit = np.log(scores / (1 - scores))
+    truly_present = rng.random(4000) < 1 / (1 + np.exp(-(0.5 * logit - 1.0)))  # overconfident, biased high
+    scale, shift = fit_platt(scores, truly_present)
+    assert scale == pytest.approx(0.5, abs=0.08) and shift == pytest.approx(-1.0, abs=0.15)
+
+
+def test_platt_fit_needs_enough_verdicts_of_both_kinds():
+    assert fit_platt([0.9] * 10, [1] * 5 + [0] * 5) == (1.0, 0.0)
+    assert fit_platt([0.9] * 100, [1] * 100) == (1.0, 0.0)

@@ -141,3 +141,30 @@ def test_the_celery_task_is_registered_under_its_contract_name(world):
     counts = task.apply(kwargs={"label_ids": [world.label("cat").pk]}).get()
     assert counts["labels"] == 1
     assert ReviewItem.objects.filter(label=world.label("cat")).count() == 1
+
+
+def test_verdicts_calibrate_the_model_scores_of_their_label(world, annotator_user):
+    from annotator.cleaning.models import Decision, ItemStatus, Verdict
+    from tests.cleaning.support import images_make
+
+    cat = world.label("cat")
+    images = world.images + images_make(world.root, 60, start=len(world.images))
+    for image in images:
+        evidence(image, cat, world.model, 0.9)  # the model is sure every time
+    queues_rerank(label_ids=[cat.pk])
+    before = {item.pk: item.priority for item in ReviewItem.objects.filter(label=cat)}
+    # People found the label in only a third of the first 48 images the model was sure about.
+    decided = list(ReviewItem.objects.filter(label=cat).order_by("id")[:48])
+    for n, item in enumerate(decided):
+        verdict = Verdict.PRESENT if n % 3 == 0 else Verdict.ABSENT
+        Decision.objects.create(item=item, user=annotator_user, verdict=verdict)
+        ReviewItem.objects.filter(pk=item.pk).update(status=ItemStatus.DECIDED)
+
+    counts = queues_rerank(label_ids=[cat.pk])
+
+    assert counts["calibrated"] == 1
+    open_items = ReviewItem.objects.filter(label=cat, status=ItemStatus.OPEN)
+    assert open_items.count() == len(images) - 48
+    # "Unknown, model 0.9" is now judged much less likely to be a missing label.
+    for item in open_items:
+        assert item.priority < before[item.pk] - 0.2

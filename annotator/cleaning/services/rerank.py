@@ -8,6 +8,7 @@ bounded batch of labels (one transaction each) it:
    relation breaks (an ancestor or implied label missing; both of an excluded pair positive);
 2. reads beside them the dataset state and the current model's score (MODEL_FLOOR_SCORE when
    the version kept none) and computes priority and reasons with ranking.priority_sql;
+   with the model's scores calibrated per label from the people's verdicts (calibration_fit);
 3. upserts ReviewItems: new ones open, changed ones updated, unchanged ones untouched (so a
    second run writes nothing); a closed item that a source supports again is reopened;
    decided, unsure and disputed items keep their status and their decisions;
@@ -24,7 +25,7 @@ from typing import Any
 
 from django.db import transaction
 
-from annotator.cleaning.models import ItemStatus
+from annotator.cleaning.models import Decision, ItemStatus
 from annotator.cleaning.ranking import (
     CLAIM_DEFAULT_SCORE,
     DEFAULT_WEIGHTS,
@@ -32,6 +33,7 @@ from annotator.cleaning.ranking import (
     RankingWeights,
     Reason,
     Source,
+    fit_platt,
     priority_sql,
     reasons_sql,
 )
@@ -90,7 +92,7 @@ def queues_rerank(
             kind__in=[EvidenceSource.Kind.COMPETITOR, EvidenceSource.Kind.CRAWL, EvidenceSource.Kind.IMPORT]
         ).values_list("id", flat=True)
     )
-    totals = {"labels": len(labels), "candidates": 0, "created": 0, "updated": 0, "closed": 0}
+    totals = {"labels": len(labels), "candidates": 0, "created": 0, "updated": 0, "closed": 0, "calibrated": 0}
     for start in range(0, len(labels), RERANK_LABEL_BATCH):
         batch = labels[start : start + RERANK_LABEL_BATCH]
         with transaction.atomic():
@@ -101,6 +103,32 @@ def queues_rerank(
             totals[key] += value
     logger.info("queues reranked: %s", totals)
     return totals
+
+
+def calibration_fit(*, label_ids: list[int]) -> dict[int, tuple[float, float]]:
+    """Per-label (scale, shift) of the current model's scores, from the standing present / absent
+    verdicts on the labels' items (ranking.fit_platt); labels it cannot fit are left out."""
+    by_label: dict[int, tuple[list[float], list[int]]] = {}
+    with raw_cursor() as cur:
+        cur.execute(
+            f"""SELECT r.label_id, r.model_score, d.verdict
+                FROM cleaning_reviewitem r JOIN cleaning_decision d ON d.item_id = r.id
+                WHERE r.label_id = ANY(%(labels)s)
+                  AND r.status IN ({int(ItemStatus.DECIDED)}, {int(ItemStatus.CONFLICT)})
+                  AND r.model_score IS NOT NULL AND d.undone_at IS NULL
+                  AND d.kind <> {int(Decision.Kind.SECOND_OPINION)} AND d.verdict IN (0, 1)""",
+            {"labels": label_ids},
+        )
+        for label_id, score, verdict in cur.fetchall():
+            scores, verdicts = by_label.setdefault(label_id, ([], []))
+            scores.append(score)
+            verdicts.append(verdict)
+    fitted = {}
+    for label_id, (scores, verdicts) in by_label.items():
+        scale, shift = fit_platt(scores, verdicts)
+        if (scale, shift) != (1.0, 0.0):
+            fitted[label_id] = (scale, shift)
+    return fitted
 
 
 def _rerank_batch(
@@ -121,6 +149,9 @@ def _rerank_batch(
     with raw_cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", [RERANK_LOCK_KEY])
         cur.execute("SET LOCAL work_mem = '128MB'")
+        calibration = calibration_fit(label_ids=labels) if model_id is not None else {}
+        temp_table_create(cur, "tt_rr_calib", "label_id bigint, scale float8, shift float8")
+        copy_rows(cur, "tt_rr_calib", ["label_id", "scale", "shift"], ((k, a, b) for k, (a, b) in calibration.items()))
         temp_table_create(cur, "tt_rr_closure", "src bigint, dst bigint, bit int")
         copy_rows(cur, "tt_rr_closure", ["src", "dst", "bit"], (r for r in _closure_rows(graph) if r[1] in labels))
         temp_table_create(cur, "tt_rr_excl", "a bigint, b bigint")
@@ -174,9 +205,11 @@ def _rerank_batch(
             cur,
             "tt_rr_scored",
             f"""SELECT c.image_id, c.label_id, c.sources, c.relation_reasons, il.state,
-                       {model_score} AS model_score, c.competitor_score, c.other_score
+                       {model_score} AS model_score, c.competitor_score, c.other_score,
+                       coalesce(k.scale, 1.0) AS model_scale, coalesce(k.shift, 0.0) AS model_shift
                 FROM tt_rr_cand c
                 LEFT JOIN dataset_imagelabel il ON il.image_id = c.image_id AND il.label_id = c.label_id
+                LEFT JOIN tt_rr_calib k ON k.label_id = c.label_id
                 {model_join}""",
             params,
         )
@@ -194,6 +227,8 @@ def _rerank_batch(
             other_score="s.other_score",
             reasons="s.relation_reasons",
             weights=weights,
+            model_scale="s.model_scale",
+            model_shift="s.model_shift",
         )
         keep = int(Source.ANNOTATOR)
         cur.execute(
@@ -233,6 +268,12 @@ def _rerank_batch(
             params,
         )
         closed = cur.rowcount
-        for table in ("tt_rr_scored", "tt_rr_cand", "tt_rr_excl", "tt_rr_closure"):
+        for table in ("tt_rr_scored", "tt_rr_cand", "tt_rr_excl", "tt_rr_closure", "tt_rr_calib"):
             cur.execute(f"DROP TABLE {table}")
-    return {"candidates": candidates, "created": created, "updated": updated, "closed": closed}
+    return {
+        "candidates": candidates,
+        "created": created,
+        "updated": updated,
+        "closed": closed,
+        "calibrated": len(calibration),
+    }
