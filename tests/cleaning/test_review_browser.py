@@ -4,6 +4,8 @@ the guideline, the image page with a label added by its Chinese name, and the ne
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from playwright.sync_api import expect
 
@@ -37,6 +39,9 @@ def _focused_item(page) -> int:
 
 
 def test_annotator_reviews_a_queue_with_the_keyboard(live_server, page, tmp_path, settings):
+    settings.CLEANING_LEASE_SECONDS = 15  # the page renews every 5 s (a third of it, at least 5 s)
+    renewals: list[str] = []
+    page.on("request", lambda request: renewals.append(request.url) if "/renew/" in request.url else None)
     world = world_make(tmp_path / "images", images=3)
     fold = world.label("fold_eared_cat")
     Label.objects.filter(pk=fold.pk).update(guideline="Ears **folded** forward. Tag *cat* too.")
@@ -146,6 +151,13 @@ def test_annotator_reviews_a_queue_with_the_keyboard(live_server, page, tmp_path
     page.wait_for_selector(".rv-tile")
     # Back on the same batch: decisions still shown.
     assert page.locator(f".rv-tile[data-item='{item_a}']").get_attribute("data-verdict") == "present"
+
+    # While the page is open its lease is renewed.
+    if not renewals:
+        with page.expect_request("**/renew/", timeout=8000):
+            pass
+    lease = ReviewItem.objects.get(pk=item_a).lease
+    assert lease.expires_at > lease.created_at + timedelta(seconds=15)
 
     # Enter: the undecided item goes back to the queue, and the queue is done for now.
     page.keyboard.press("Enter")
