@@ -41,7 +41,7 @@ def _focused_item(page) -> int:
 def test_annotator_reviews_a_queue_with_the_keyboard(live_server, page, tmp_path, settings):
     settings.CLEANING_LEASE_SECONDS = 15  # the page renews every 5 s (a third of it, at least 5 s)
     renewals: list[str] = []
-    page.on("request", lambda request: renewals.append(request.url) if "/renew/" in request.url else None)
+    page.on("response", lambda response: renewals.append(response.url) if "/renew/" in response.url else None)
     world = world_make(tmp_path / "images", images=3)
     fold = world.label("fold_eared_cat")
     Label.objects.filter(pk=fold.pk).update(guideline="Ears **folded** forward. Tag *cat* too.")
@@ -154,7 +154,7 @@ def test_annotator_reviews_a_queue_with_the_keyboard(live_server, page, tmp_path
 
     # While the page is open its lease is renewed.
     if not renewals:
-        with page.expect_request("**/renew/", timeout=8000):
+        with page.expect_response("**/renew/", timeout=8000):
             pass
     lease = ReviewItem.objects.get(pk=item_a).lease
     assert lease.expires_at > lease.created_at + timedelta(seconds=15)
