@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext as _
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -48,12 +49,11 @@ def lease_payload(*, lease: Lease, user: Any) -> dict[str, Any]:
 
 def _labels_of(image_id: int, label_ids: set[int]) -> list[dict[str, Any]]:
     """The image's current state for these labels (after a decision or an undo), both names."""
-    labels = {label.pk: label for label in Label.objects.filter(id__in=label_ids)}
-    states = dict(ImageLabel.objects.filter(image_id=image_id, label_id__in=label_ids).values_list("label_id", "state"))
+    state = ImageLabel.objects.filter(image_id=image_id, label_id=OuterRef("pk")).values("state")[:1]
+    rows = Label.objects.filter(id__in=label_ids).annotate(state=Subquery(state)).order_by("key")
     return [
-        {"key": labels[i].key, "name_en": labels[i].name_en, "name_zh": labels[i].name_zh, "state": states.get(i)}
-        for i in sorted(label_ids, key=lambda i: labels[i].key)
-        if i in labels
+        {"key": label.key, "name_en": label.name_en, "name_zh": label.name_zh, "state": label.state}  # type: ignore[attr-defined]
+        for label in rows.only("key", "name_en", "name_zh")
     ]
 
 

@@ -173,3 +173,17 @@ def test_adding_a_missing_label_from_the_image_page(world, annotator_user):
     assert decision.new_state == 1
     assert _states(image)["tree"] == 1
     assert ReviewItem.objects.get(image=image, label=world.label("forest")).status == ItemStatus.DECIDED
+
+
+def test_the_one_query_graph_is_the_taxonomy_graph(world):
+    from annotator.cleaning.services.decisions import taxonomy_graph_one_query
+    from annotator.taxonomy.selectors import taxonomy_graph_get
+
+    mine, theirs = taxonomy_graph_one_query(), taxonomy_graph_get()
+    assert (mine.parent, mine.implies, mine.excludes, mine.overlaps) == (
+        theirs.parent,
+        theirs.implies,
+        theirs.excludes,
+        theirs.overlaps,
+    )
+    assert mine.implies and mine.excludes  # the sample taxonomy has both

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from annotator.accounts.roles import Role, user_has_role
@@ -36,7 +36,6 @@ from annotator.dataset.models import HistorySource, ImageLabel, LabelHistory, La
 from annotator.dataset.services import image_labels_set
 from annotator.taxonomy.closure import TaxonomyGraph
 from annotator.taxonomy.models import Label
-from annotator.taxonomy.selectors import taxonomy_graph_get
 
 
 class NothingToUndo(Exception):  # noqa: N818 - an answer, not a programming error
@@ -52,6 +51,24 @@ class UndoResult:
     decision: Decision
     restored: dict[int, int | None] = field(default_factory=dict)  # label id -> state restored
     skipped: list[int] = field(default_factory=list)  # label ids changed by someone since
+
+
+def taxonomy_graph_one_query() -> TaxonomyGraph:
+    """The label tree and relations as ``taxonomy_graph_get`` builds them, in one round trip
+    (a decision is on the annotator's critical path; always fresh, never cached)."""
+    parents: list[tuple[int, int | None]] = []
+    relations: list[tuple[str, int, int]] = []
+    with connection.cursor() as cur:
+        cur.execute(
+            """SELECT '', id, parent_id FROM taxonomy_label
+               UNION ALL SELECT kind, src_id, dst_id FROM taxonomy_labelrelation"""
+        )
+        for kind, a, b in cur.fetchall():
+            if kind:
+                relations.append((kind, a, b))
+            else:
+                parents.append((a, b))
+    return TaxonomyGraph.build(parents, relations)
 
 
 def _state_of(image_id: int, label_id: int) -> int | None:
@@ -146,7 +163,7 @@ def decision_record(
         .order_by("-id")
         .first()
     )
-    graph = graph or taxonomy_graph_get()
+    graph = graph or taxonomy_graph_one_query()
     now_state = _state_of(item.image_id, item.label_id)
     time_spent_ms = max(0, min(int(time_spent_ms), 3_600_000))
     if standing is not None and standing.user_id != user.pk:

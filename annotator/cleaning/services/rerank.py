@@ -50,6 +50,9 @@ logger = logging.getLogger(__name__)
 #: labels, the biggest ~200k: 16 labels keep one batch to a few seconds and its temp tables
 #: to tens of MB, while the per-batch overhead (temp tables, ANALYZE) stays negligible.
 RERANK_LABEL_BATCH = 16
+#: Items created or closed by one run from which the table's statistics are refreshed (ANALYZE
+#: samples: about a second at millions of rows).
+RERANK_ANALYZE_AFTER = 10_000
 #: Serializes reranks (pg_advisory_xact_lock key): two workers never rank the same batch at once.
 RERANK_LOCK_KEY = 0x4C4C_5245  # "LLRE"
 
@@ -101,6 +104,11 @@ def queues_rerank(
             )
         for key, value in counts.items():
             totals[key] += value
+    if totals["created"] + totals["closed"] >= RERANK_ANALYZE_AFTER:
+        # Fresh statistics, or the planner, still believing the table small, sorts a whole
+        # label's items for a batch instead of walking the queue index in order.
+        with raw_cursor() as cur:
+            cur.execute("ANALYZE cleaning_reviewitem")
     logger.info("queues reranked: %s", totals)
     return totals
 
