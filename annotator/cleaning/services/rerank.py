@@ -157,6 +157,10 @@ def _rerank_batch(
     with raw_cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", [RERANK_LOCK_KEY])
         cur.execute("SET LOCAL work_mem = '128MB'")
+        # The queues are recomputable: a crash right after a commit may lose this batch's
+        # ranking (the next run redoes it), never corrupt anything; not waiting for the WAL
+        # flush saves seconds per batch on a busy disk.
+        cur.execute("SET LOCAL synchronous_commit = off")
         calibration = calibration_fit(label_ids=labels) if model_id is not None else {}
         temp_table_create(cur, "tt_rr_calib", "label_id bigint, scale float8, shift float8")
         copy_rows(cur, "tt_rr_calib", ["label_id", "scale", "shift"], ((k, a, b) for k, (a, b) in calibration.items()))
