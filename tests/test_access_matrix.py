@@ -31,10 +31,27 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "dataset:api_import": ADMINS,
     "dataset:snapshots": ADMINS,
     "dataset:snapshot_new": ADMINS,
+    "sources:index": ("qa_lead", "admin"),
+    "sources:job_new": ADMINS,
+    "sources:job_detail": ("qa_lead", "admin"),
+    "sources:job_requeue": ADMINS,
+    "sources:api_job": ("qa_lead", "admin"),
+    "sources:remap": ADMINS,
+    "sources:mapping": ADMINS,
+    "sources:mapping_delete": ADMINS,
+    "sources:unmapped": ("qa_lead", "admin"),
+    "sources:image_thumb": ("qa_lead", "admin"),
 }
 # Django admin guards itself (is_staff); only admins are staff.
 ADMIN_NAMESPACE = "admin"
-POST_ONLY = {"language_set", "dataset:snapshot_new"}
+POST_ONLY = {
+    "language_set",
+    "dataset:snapshot_new",
+    "sources:job_new",
+    "sources:job_requeue",
+    "sources:remap",
+    "sources:mapping_delete",
+}
 PERSONAS = ("annotator", "qa_lead", "admin", "outsider")
 
 
