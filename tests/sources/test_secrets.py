@@ -105,6 +105,7 @@ def test_no_secret_in_logs_pages_or_database(fake_provider, tmp_path, caplog, ad
         "/admin/sources/fetchjob/",
         f"/admin/sources/fetchjob/{failed_job.id}/change/",
         "/admin/sources/providerstate/",
+        "/admin/sources/competitormapping/",
     ]
     html = ""
     for url in pages:
