@@ -13,6 +13,8 @@ Evidence is rebuilt from the stored ``RawLabel`` rows with set-based SQL, for so
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import connection
 from django.utils import timezone
 
@@ -60,7 +62,7 @@ def evidence_rebuild(*, provider: str, image_ids: list[int] | None) -> set[int]:
     the queues that want a re-rank. Call inside a transaction.
     """
     source = competitor_source_get(provider=provider)
-    params: dict[str, object] = {
+    params: dict[str, Any] = {
         "source": source.id,
         "provider": provider,
         "vocabularies": list(MAPPING_SOURCES[provider]),

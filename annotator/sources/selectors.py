@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
@@ -152,7 +153,7 @@ def unmapped_keywords(
     _check_reader(user)
     if provider not in PROVIDERS:
         raise Http404("no such provider")
-    params = {"provider": provider, "vocabularies": list(MAPPING_SOURCES[provider]), "limit": limit}
+    params: dict[str, Any] = {"provider": provider, "vocabularies": list(MAPPING_SOURCES[provider]), "limit": limit}
     with connection.cursor() as cursor:
         cursor.execute(_UNMAPPED_SQL, params)
         rows = [UnmappedKeyword(r[0], r[1], r[2], float(r[3]), float(r[4])) for r in cursor.fetchall()]

@@ -27,6 +27,8 @@ def no_enqueue(monkeypatch) -> list[tuple[str, tuple]]:
     from annotator.sources import tasks
 
     queued: list[tuple[str, tuple]] = []
-    monkeypatch.setattr(tasks.fetch_job_run, "apply_async", lambda args=None, **kw: queued.append(("fetch", tuple(args or ()))))
+    monkeypatch.setattr(
+        tasks.fetch_job_run, "apply_async", lambda args=None, **kw: queued.append(("fetch", tuple(args or ())))
+    )
     monkeypatch.setattr(tasks.provider_remap_run, "delay", lambda *args: queued.append(("remap", args)))
     return queued

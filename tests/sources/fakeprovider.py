@@ -238,7 +238,9 @@ class FakeProvider:
             image = base64.b64decode(request["image"]["content"])
             max_results = int(request["features"][0].get("maxResults", 10))
         except (KeyError, IndexError, ValueError, TypeError):
-            self._send(handler, 400, {"error": {"code": 400, "message": "Invalid JSON payload", "status": "INVALID_ARGUMENT"}})
+            self._send(
+                handler, 400, {"error": {"code": 400, "message": "Invalid JSON payload", "status": "INVALID_ARGUMENT"}}
+            )
             return
         image_sha = sha(image)
         with self._lock:

@@ -8,8 +8,7 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from annotator.sources.clients import AuthFailed, DailyLimitReached, ImageRefused, ProviderUnavailable
-from annotator.sources.clients import tokens
+from annotator.sources.clients import AuthFailed, DailyLimitReached, ImageRefused, ProviderUnavailable, tokens
 from annotator.sources.clients.baidu import BaiduClient
 from annotator.sources.clients.google import GoogleVisionClient
 from annotator.sources.config import provider_config, redact
@@ -26,7 +25,9 @@ def baidu(sleeps: list[float] | None = None) -> BaiduClient:
 
 
 def google(sleeps: list[float] | None = None) -> GoogleVisionClient:
-    return GoogleVisionClient(provider_config("google"), sleep=(sleeps.append if sleeps is not None else lambda s: None))
+    return GoogleVisionClient(
+        provider_config("google"), sleep=(sleeps.append if sleeps is not None else lambda s: None)
+    )
 
 
 def test_baidu_answers_keywords_and_the_token_is_fetched_once_and_shared_through_redis(fake_provider):
@@ -72,7 +73,7 @@ def test_a_fresh_token_refused_again_is_an_auth_failure_not_a_loop(fake_provider
     client = baidu()
     client.access_token()
     fake_provider.fail_next(BAIDU, {"error_code": 110}, {"error_code": 110}, {"error_code": 110})
-    with pytest.raises(AuthFailed) as caught:
+    with pytest.raises(AuthFailed, match="fresh access token was refused"):
         client.classify(IMAGE)
     assert fake_provider.token_calls == 2  # refreshed exactly once
     assert fake_provider.calls[(BAIDU, sha(IMAGE))] == 2
@@ -155,7 +156,10 @@ def test_the_token_endpoint_retries_server_errors(fake_provider):
 def test_google_labels_with_mid_description_and_score(fake_provider):
     fake_provider.google_answers[sha(IMAGE)] = [("/m/01yrx", "Cat", 0.97), ("/m/0jbk", "Animal", 0.8)]
     answer = google().classify(IMAGE)
-    assert [(h.external_id, h.name, h.score) for h in answer.hits] == [("/m/01yrx", "Cat", 0.97), ("/m/0jbk", "Animal", 0.8)]
+    assert [(h.external_id, h.name, h.score) for h in answer.hits] == [
+        ("/m/01yrx", "Cat", 0.97),
+        ("/m/0jbk", "Animal", 0.8),
+    ]
     assert answer.body["responses"][0]["labelAnnotations"][0]["topicality"] == 0.97
 
 

@@ -56,7 +56,7 @@ def new_job(provider: str = "baidu", *, label: Label | None = None, refetch: boo
     return services.fetch_job_create(provider=provider, label=label, refetch=refetch, user=None)
 
 
-def competitor(provider: str = "baidu") -> list[tuple[int, str, str, float, bool]]:
+def competitor(provider: str = "baidu") -> list[tuple[int, str, str, float | None, bool]]:
     return list(
         Evidence.objects.filter(source__kind="competitor", source__name=provider)
         .order_by("image_id", "label__key")
@@ -215,8 +215,12 @@ def test_google_maps_through_the_open_images_mapping_by_mid(tmp_path, labels, fa
     fake_provider.google_answers[sha(data)] = [("/m/01yrx", "Cat", 0.97), ("/m/0jbk", "Animal", 0.91)]
     fake_provider.google_answers[sha(other_data)] = [("/m/0bt9lr", "Dog", 0.95), ("/m/0xyz", "Whisker", 0.9)]
     # The Open Images importer's rows: MID -> label, no keyword table.
-    ExternalLabelMapping.objects.create(source="openimages", external_id="/m/01yrx", external_name="Cat", label=labels["cat"])
-    ExternalLabelMapping.objects.create(source="openimages", external_id="/m/0bt9lr", external_name="Dog", label=labels["dog"])
+    ExternalLabelMapping.objects.create(
+        source="openimages", external_id="/m/01yrx", external_name="Cat", label=labels["cat"]
+    )
+    ExternalLabelMapping.objects.create(
+        source="openimages", external_id="/m/0bt9lr", external_name="Dog", label=labels["dog"]
+    )
 
     job = run(new_job("google"))
 

@@ -38,7 +38,7 @@ def fetched(tmp_path, fake_provider, admin_user):
     return {"images": [image for image, _ in made], "cat": cat, "dog": dog}
 
 
-def evidence() -> list[tuple[int, str, str, float]]:
+def evidence() -> list[tuple[int, str, str, float | None]]:
     return list(
         Evidence.objects.filter(source__kind="competitor", source__name="baidu")
         .order_by("image_id", "label__key")
@@ -46,7 +46,9 @@ def evidence() -> list[tuple[int, str, str, float]]:
     )
 
 
-def test_a_new_mapping_re_maps_the_stored_answers_without_calling_again(fetched, fake_provider, rerank_requests, no_enqueue):
+def test_a_new_mapping_re_maps_the_stored_answers_without_calling_again(
+    fetched, fake_provider, rerank_requests, no_enqueue
+):
     images = fetched["images"]
     assert evidence() == []
 
@@ -71,11 +73,17 @@ def test_two_keywords_for_one_label_give_one_row_with_the_best_score(fetched):
     services.provider_remap(provider="baidu")
     rows = {image_id: (keyword, score) for image_id, _, keyword, score in evidence()}
     images = fetched["images"]
-    assert rows[images[0].id] == ("猫", 0.93) and rows[images[1].id] == ("宠物", 0.6) and rows[images[3].id] == ("宠物", 0.9)
+    assert (
+        rows[images[0].id] == ("猫", 0.93)
+        and rows[images[1].id] == ("宠物", 0.6)
+        and rows[images[3].id] == ("宠物", 0.9)
+    )
 
 
 def test_removing_a_mapping_or_raising_the_floor_removes_evidence(fetched):
-    row = services.mapping_add(provider="baidu", external_id="猫", external_name="", label=fetched["cat"], min_score=0.0)
+    row = services.mapping_add(
+        provider="baidu", external_id="猫", external_name="", label=fetched["cat"], min_score=0.0
+    )
     services.provider_remap(provider="baidu")
     assert len(evidence()) == 2
 
@@ -155,7 +163,14 @@ def test_the_unmapped_report_page_for_a_qa_lead_and_mapping_from_it_as_an_admin(
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client_.post(
             reverse("sources:mapping"),
-            {"provider": "baidu", "external_id": "宠物", "external_name": "宠物", "label": "cat", "min_score": "0.5", "next": url},
+            {
+                "provider": "baidu",
+                "external_id": "宠物",
+                "external_name": "宠物",
+                "label": "cat",
+                "min_score": "0.5",
+                "next": url,
+            },
         )
     assert response.status_code == 302 and response["Location"] == url
     row = ExternalLabelMapping.objects.get(source="baidu", external_id="宠物")

@@ -31,10 +31,14 @@ def test_an_unconfigured_provider_is_shown_off_and_cannot_be_started(fake_provid
     assert not FetchJob.objects.exists()
 
 
-def test_starting_a_job_for_a_labels_queue(fake_provider, admin_client_, no_enqueue, django_capture_on_commit_callbacks):
+def test_starting_a_job_for_a_labels_queue(
+    fake_provider, admin_client_, no_enqueue, django_capture_on_commit_callbacks
+):
     cat = Label.objects.create(key="cat", name_en="Cat")
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client_.post(reverse("sources:job_new"), {"provider": "google", "label": "cat", "refetch": "on"})
+        response = admin_client_.post(
+            reverse("sources:job_new"), {"provider": "google", "label": "cat", "refetch": "on"}
+        )
     job = FetchJob.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("sources:job_detail", args=[job.id])
     assert (job.provider, job.label, job.refetch, job.status) == ("google", cat, True, "queued")
@@ -53,7 +57,7 @@ def test_the_job_page_and_its_progress_api(fake_provider, tmp_path, qa_client, a
     while services.fetch_job_step(job_id=job.id).more:
         pass
     page = qa_client.get(reverse("sources:job_detail", args=[job.id])).content.decode()
-    assert 'data-url="/sources/api/jobs/%d/"' % job.id in page and 'data-testid="job-requeue"' not in page
+    assert f'data-url="/sources/api/jobs/{job.id}/"' in page and 'data-testid="job-requeue"' not in page
     data = qa_client.get(reverse("sources:api_job", args=[job.id])).json()
     assert (data["status"], data["percent"], data["progress_done"], data["finished"]) == ("succeeded", 100, 3, True)
     assert {"name": "answered", "label": "answered", "value": 3} in data["count_rows"]

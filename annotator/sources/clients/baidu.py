@@ -22,6 +22,7 @@ import logging
 import time
 import urllib.parse
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from annotator.sources.clients import tokens
@@ -111,29 +112,29 @@ class BaiduClient:
     def classify(self, image: bytes) -> ProviderAnswer:
         """Keywords for ``image`` (raw file bytes). Raises the errors of clients/base.py."""
         form = urllib.parse.urlencode({"image": base64.b64encode(image).decode("ascii")}).encode("ascii")
-        state = {"token": self.access_token(), "refreshed": False}
+        state = _CallState(token=self.access_token())
 
         def attempt(_: int) -> ProviderAnswer:
             self.limiter.acquire()
             status, body = http_post(
-                f"{self.config.base_url}{CLASSIFY_PATH}?access_token={urllib.parse.quote(state['token'])}",
+                f"{self.config.base_url}{CLASSIFY_PATH}?access_token={urllib.parse.quote(state.token)}",
                 data=form,
                 content_type="application/x-www-form-urlencoded",
                 timeout=self.config.timeout,
-                secrets=(*self.config.secrets, state["token"]),
+                secrets=(*self.config.secrets, state.token),
             )
             if "error_code" not in body:
                 if status >= 500 or status == 429:
                     raise Retry("transient", f"http-{status}", f"server answered HTTP {status}")
                 return ProviderAnswer(hits=self._hits(body), body=body)
             code = _int(body.get("error_code"))
-            message = self._clean(str(body.get("error_msg", "")), state["token"])
+            message = self._clean(str(body.get("error_msg", "")), state.token)
             if code in TOKEN_ERRORS:
-                if state["refreshed"]:
+                if state.refreshed:
                     raise AuthFailed(f"a fresh access token was refused too: {message}", code=str(code))
                 # Refresh once and try again at once (not counted as a retry).
-                tokens.token_drop(self.cache_key, state["token"])
-                state["token"], state["refreshed"] = self.access_token(fresh=True), True
+                tokens.token_drop(self.cache_key, state.token)
+                state.token, state.refreshed = self.access_token(fresh=True), True
                 logger.info("baidu: error %s (%s), token refreshed", code, message)
                 return attempt(0)
             if code in RATE_ERRORS:
@@ -167,6 +168,12 @@ class BaiduClient:
 
     def _clean(self, text: str, token: str = "") -> str:
         return redact(text, (*self.config.secrets, token))[:450]
+
+
+@dataclass
+class _CallState:
+    token: str
+    refreshed: bool = False
 
 
 def _int(value: object) -> int | None:

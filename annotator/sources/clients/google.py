@@ -90,7 +90,8 @@ class GoogleVisionClient:
         return with_retries(self.config, attempt, sleep=self.sleep, what="images:annotate")
 
     def _http_error(self, status: int, body: dict[str, Any]) -> None:
-        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        found = body.get("error")
+        error: dict[str, Any] = found if isinstance(found, dict) else {}
         state = str(error.get("status", ""))
         message = self._clean(str(error.get("message", "")) or f"HTTP {status}")
         if status == 429 or state == "RESOURCE_EXHAUSTED":
