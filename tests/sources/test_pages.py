@@ -86,3 +86,17 @@ def test_a_paused_job_is_requeued_by_an_admin_once_the_pause_ends(
         admin_client_.post(reverse("sources:job_requeue", args=[job.id]))
     job.refresh_from_db()
     assert job.status == "queued" and no_enqueue[-1] == ("fetch", (job.id,))
+
+
+def test_a_user_who_chose_chinese_sees_the_pages_in_chinese(fake_provider, qa_user):
+    from django.test import Client
+
+    qa_user.profile.language = "zh-hans"
+    qa_user.profile.save()
+    client = Client()
+    client.force_login(qa_user)
+    html = client.get(reverse("sources:index")).content.decode()
+    assert "<h1>竞品标签</h1>" in html and "百度图像识别" in html and "还没有任务" in html
+    assert "Competitor labels" not in html
+    html = client.get(reverse("sources:unmapped")).content.decode()
+    assert "<h1>未映射的关键词</h1>" in html and "所有已保存的关键词都已映射" in html
