@@ -252,8 +252,19 @@ def _step_locked(*, job_id: int, seconds: float, batch: int) -> StepResult:
             progress_done=done, counts=counts, touched_label_ids=sorted(touched), heartbeat_at=timezone.now()
         )
         if time.monotonic() > deadline:
-            break
-    return StepResult(more=True)
+            return StepResult(more=True)
+    if fetch_job_remaining(job=job).exists():
+        return StepResult(more=True)
+    job.refresh_from_db()
+    _finish(job, FetchJob.Status.SUCCEEDED, "")
+    return StepResult(more=False)
+
+
+def fetch_job_fail(*, job_id: int, error: BaseException) -> None:
+    """End a job that broke on something unexpected (a bug, Redis down); the message is redacted."""
+    job = FetchJob.objects.filter(pk=job_id).first()
+    if job is not None and not job.finished:
+        _finish(job, FetchJob.Status.FAILED, f"{type(error).__name__}: {error}")
 
 
 @dataclass

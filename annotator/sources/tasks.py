@@ -6,10 +6,15 @@ job is done; a redelivered or doubled step finds its images answered and skips t
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from annotator.sources import services
+from annotator.sources.config import redact
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -23,8 +28,20 @@ from annotator.sources import services
     max_retries=3,
 )
 def fetch_job_run(job_id: int) -> None:
-    """One step of the FetchJob ``job_id``; queues the next step when more remains."""
-    step = services.fetch_job_step(job_id=job_id)
+    """One step of the FetchJob ``job_id``; queues the next step when more remains.
+
+    A lost database connection is retried (Celery autoretry); anything else unexpected ends
+    the job as failed with the (redacted) error, so its page never spins forever.
+    """
+    try:
+        step = services.fetch_job_step(job_id=job_id)
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:
+        # No traceback in the log: only our own redacted words reach it.
+        logger.error("fetch job %s failed: %s: %s", job_id, type(exc).__name__, redact(exc))
+        services.fetch_job_fail(job_id=job_id, error=exc)
+        return
     if step.more:
         services.fetch_job_enqueue(job_id=job_id, countdown=step.countdown)
 

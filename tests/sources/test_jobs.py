@@ -245,3 +245,33 @@ def test_running_a_step_twice_changes_nothing_twice(photos, fake_provider):
     assert not services.fetch_job_step(job_id=job.id).more
     assert list(RawResponse.objects.order_by("id").values_list()) == before
     assert fake_provider.total_calls(BAIDU) == 4
+
+
+def test_the_task_runs_steps_until_done_and_a_broken_step_fails_the_job(
+    photos, fake_provider, no_enqueue, monkeypatch, django_capture_on_commit_callbacks
+):
+    from annotator.sources import tasks
+
+    job = new_job()
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.fetch_job_run(job.id)
+    job.refresh_from_db()
+    assert job.status == "succeeded" and no_enqueue == []  # one step did it all, no further step queued
+
+    # Several steps: the task queues the next one itself.
+    monkeypatch.setattr(services.fetch_job_step, "__kwdefaults__", {"seconds": 60.0, "batch": 1})
+    job = new_job(refetch=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.fetch_job_run(job.id)
+    assert no_enqueue[-1] == ("fetch", (job.id,)) and FetchJob.objects.get(pk=job.id).progress_done == 1
+
+    def broken(*args, **kwargs):
+        raise RuntimeError(
+            f"redis gone at {fake_provider.url}/x?access_token=abcdef&key={fake_provider.google_api_key}"
+        )
+
+    monkeypatch.setattr(services, "client_for", broken)
+    tasks.fetch_job_run(job.id)
+    job.refresh_from_db()
+    assert job.status == "failed" and "RuntimeError: redis gone" in job.message
+    assert "abcdef" not in job.message and fake_provider.google_api_key not in job.message

@@ -17,6 +17,7 @@ No message ever carries a URL's query string or a secret: they pass through ``re
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import random
@@ -119,7 +120,7 @@ def http_post(
         reason = exc.reason
         code = "timeout" if isinstance(reason, TimeoutError | socket.timeout) else "connection"
         raise Retry("transient", code, redact(f"connection failed: {reason}", secrets)) from None
-    except (ConnectionError, OSError) as exc:
+    except (ConnectionError, OSError, http.client.HTTPException) as exc:
         raise Retry("transient", "connection", redact(f"connection failed: {exc}", secrets)) from None
     try:
         body = json.loads(raw.decode("utf-8")) if raw else {}
