@@ -275,3 +275,21 @@ def test_the_task_runs_steps_until_done_and_a_broken_step_fails_the_job(
     job.refresh_from_db()
     assert job.status == "failed" and "RuntimeError: redis gone" in job.message
     assert "abcdef" not in job.message and fake_provider.google_api_key not in job.message
+
+
+def test_a_second_fetch_of_the_same_provider_waits_for_the_first(photos, fake_provider):
+    import psycopg
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    job = new_job()
+    with psycopg.connect(**params, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [services.LOCK_NAMESPACE, 0])  # baidu is running
+        step = services.fetch_job_step(job_id=job.id)
+        job.refresh_from_db()
+        assert step.more and step.countdown > 0
+        assert job.status == "queued" and job.phase == "waiting for another job of this provider"
+        assert fake_provider.total_calls(BAIDU) == 0
+    assert run(job).status == "succeeded"

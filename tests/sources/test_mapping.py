@@ -187,3 +187,29 @@ def test_the_mapping_page_refuses_an_unknown_label(fetched, admin_client_):
     assert not ExternalLabelMapping.objects.exists()
     page = admin_client_.get(response["Location"])
     assert "Choose an existing label" in page.content.decode()
+
+
+def test_the_mapping_page_lists_rows_with_their_images_and_removes_one(
+    fetched, admin_client_, qa_client, no_enqueue, django_capture_on_commit_callbacks
+):
+    row = services.mapping_add(
+        provider="baidu", external_id="宠物", external_name="", label=fetched["cat"], min_score=0.2
+    )
+    url = reverse("sources:mapping") + "?provider=baidu"
+    html = admin_client_.get(url).content.decode()
+    assert "宠物" in html and "<td>4</td>" in html  # four images carry the keyword
+    assert qa_client.get(url).status_code == 403
+    assert (
+        'data-testid="openimages-note"'
+        in admin_client_.get(reverse("sources:mapping") + "?provider=google").content.decode()
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client_.post(reverse("sources:mapping_delete", args=[row.id]), {"next": url})
+    assert response.status_code == 302 and response["Location"] == url
+    assert not ExternalLabelMapping.objects.filter(pk=row.id).exists()
+    assert ("remap", ("baidu",)) in no_enqueue
+    # Only the competitor vocabularies can be removed here, not the Open Images rows.
+    oi = ExternalLabelMapping.objects.create(source="openimages", external_id="/m/01yrx", label=fetched["cat"])
+    admin_client_.post(reverse("sources:mapping_delete", args=[oi.id]))
+    assert ExternalLabelMapping.objects.filter(pk=oi.id).exists()
