@@ -25,21 +25,47 @@ MAPPING_SOURCES: dict[str, tuple[str, ...]] = {BAIDU: ("baidu",), GOOGLE: ("open
 #: Which providers a mapping row of each vocabulary affects.
 PROVIDERS_OF_VOCABULARY: dict[str, tuple[str, ...]] = {"baidu": (BAIDU,), "google": (GOOGLE,), "openimages": (GOOGLE,)}
 
-_INSERT = """
-WITH written AS (
-INSERT INTO dataset_evidence (image_id, label_id, source_id, score, keyword, suggested, created_at)
-SELECT DISTINCT ON (rl.image_id, m.label_id)
-       rl.image_id, m.label_id, %(source)s, rl.score, rl.name, true, %(now)s
-FROM sources_rawlabel rl
-JOIN taxonomy_externallabelmapping m ON m.external_id = rl.external_id AND m.source = ANY(%(vocabularies)s)
-JOIN taxonomy_label l ON l.id = m.label_id AND l.is_active
-WHERE rl.provider = %(provider)s
-  AND rl.score >= GREATEST(m.min_score, %(floor)s)
-  {images}
-ORDER BY rl.image_id, m.label_id, rl.score DESC, rl.external_id
-RETURNING label_id
+# One statement: the rows the mapping wants for the chosen images, then three disjoint writes
+# against the same snapshot (remove unwanted rows, update changed ones, insert new ones), so
+# a re-map after a small mapping edit writes only what changed. The provider's lock
+# (services.LOCK_NAMESPACE) keeps other writers of this source out meanwhile.
+_SYNC = """
+WITH wanted AS (
+    SELECT DISTINCT ON (rl.image_id, m.label_id) rl.image_id, m.label_id, rl.score, rl.name AS keyword
+    FROM sources_rawlabel rl
+    JOIN taxonomy_externallabelmapping m ON m.external_id = rl.external_id AND m.source = ANY(%(vocabularies)s)
+    JOIN taxonomy_label l ON l.id = m.label_id AND l.is_active
+    WHERE rl.provider = %(provider)s
+      AND rl.score >= GREATEST(m.min_score, %(floor)s)
+      {raw_filter}
+    ORDER BY rl.image_id, m.label_id, rl.score DESC, rl.external_id
+),
+removed AS (
+    DELETE FROM dataset_evidence e
+    WHERE e.source_id = %(source)s {evidence_filter}
+      AND NOT EXISTS (SELECT 1 FROM wanted w WHERE w.image_id = e.image_id AND w.label_id = e.label_id)
+    RETURNING e.label_id
+),
+changed AS (
+    UPDATE dataset_evidence e SET score = w.score, keyword = w.keyword, suggested = true
+    FROM wanted w
+    WHERE e.source_id = %(source)s AND e.image_id = w.image_id AND e.label_id = w.label_id
+      AND (e.score IS DISTINCT FROM w.score OR e.keyword <> w.keyword OR NOT e.suggested)
+    RETURNING e.label_id
+),
+existing AS MATERIALIZED (
+    -- Read before the INSERT below writes: an anti-join straight against dataset_evidence
+    -- would scan the rows this very statement inserts (invisible, yet read) for each new row.
+    SELECT e.image_id, e.label_id FROM dataset_evidence e WHERE e.source_id = %(source)s {evidence_filter}
+),
+added AS (
+    INSERT INTO dataset_evidence (image_id, label_id, source_id, score, keyword, suggested, created_at)
+    SELECT w.image_id, w.label_id, %(source)s, w.score, w.keyword, true, %(now)s
+    FROM wanted w
+    WHERE NOT EXISTS (SELECT 1 FROM existing x WHERE x.image_id = w.image_id AND x.label_id = w.label_id)
+    RETURNING label_id
 )
-SELECT DISTINCT label_id FROM written
+SELECT label_id FROM removed UNION SELECT label_id FROM changed UNION SELECT label_id FROM added
 """
 
 
@@ -55,10 +81,13 @@ def provider_floor(*, provider: str) -> float:
     return float(state.min_score)
 
 
-def evidence_rebuild(*, provider: str, image_ids: list[int] | None) -> set[int]:
-    """Replace the provider's competitor evidence for ``image_ids`` (None: every image).
+def evidence_rebuild(*, provider: str, image_ids: list[int] | None, keywords: list[str] | None = None) -> set[int]:
+    """Make the provider's competitor evidence for ``image_ids`` (None: every image), or for
+    the images whose stored answers hold one of ``keywords`` (a mapping edit's keywords), what
+    the mapping says of their stored answers: rows no longer wanted go, changed rows are
+    rewritten, new rows are added, unchanged rows stay as they are.
 
-    Returns the ids of the labels whose evidence changed hands (removed or written), i.e.
+    Returns the ids of the labels whose evidence changed (removed, rewritten or added), i.e.
     the queues that want a re-rank. Call inside a transaction.
     """
     source = competitor_source_get(provider=provider)
@@ -69,16 +98,21 @@ def evidence_rebuild(*, provider: str, image_ids: list[int] | None) -> set[int]:
         "floor": provider_floor(provider=provider),
         "now": timezone.now(),
         "image_ids": image_ids or [],
+        "keywords": keywords or [],
     }
-    image_filter = "AND image_id = ANY(%(image_ids)s)" if image_ids is not None else ""
-    raw_filter = "AND rl.image_id = ANY(%(image_ids)s)" if image_ids is not None else ""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH removed AS (DELETE FROM dataset_evidence WHERE source_id = %(source)s "  # noqa: S608
-            f"{image_filter} RETURNING label_id) SELECT DISTINCT label_id FROM removed",
-            params,
+    if image_ids is not None:
+        image_filter = "AND {col} = ANY(%(image_ids)s)"
+    elif keywords is not None:
+        image_filter = (
+            "AND {col} IN (SELECT image_id FROM sources_rawlabel "
+            "WHERE provider = %(provider)s AND external_id = ANY(%(keywords)s))"
         )
+    else:
+        image_filter = ""
+    sql = _SYNC.format(
+        raw_filter=image_filter.format(col="rl.image_id"), evidence_filter=image_filter.format(col="e.image_id")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
         touched = {row[0] for row in cursor.fetchall()}
-        cursor.execute(_INSERT.format(images=raw_filter), params)
-        touched.update(row[0] for row in cursor.fetchall())
     return touched

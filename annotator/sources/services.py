@@ -414,25 +414,41 @@ def queues_rerank_request(*, label_ids: list[int] | None) -> None:
 # --- re-mapping ----------------------------------------------------------------------------
 
 
-def provider_remap(*, provider: str) -> set[int]:
-    """Rebuild the provider's evidence from its stored answers (no provider call); re-rank."""
+def provider_remap(*, provider: str, keywords: list[str] | None = None) -> set[int]:
+    """Rebuild the provider's evidence from its stored answers (no provider call); re-rank.
+
+    ``keywords``: only the images whose answers hold one of them (what one mapping edit can
+    change); None: every image (a floor change, an Open Images import's bulk mappings).
+    """
     with transaction.atomic():
         with connection.cursor() as cursor:
             # Waits for a running fetch step of this provider (at most a minute).
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, PROVIDERS.index(provider)])
-        touched = evidence_rebuild(provider=provider, image_ids=None)
+            # Fresh statistics first: after a large fetch or re-map the planner may still think
+            # the source has a handful of rows and pick nested loops over all of them (minutes
+            # instead of seconds on 100k images). ANALYZE samples a fixed number of rows.
+            cursor.execute("ANALYZE dataset_evidence")
+        touched = evidence_rebuild(provider=provider, image_ids=None, keywords=keywords)
         source = competitor_source_get(provider=provider)
         EvidenceSource.objects.filter(pk=source.pk).update(refreshed_at=timezone.now())
         queues_rerank_request(label_ids=sorted(touched))
-    logger.info("%s: evidence re-mapped from stored answers, %d labels changed", provider, len(touched))
+    logger.info(
+        "%s: evidence re-mapped from stored answers (%s), %d labels changed",
+        provider,
+        f"{len(keywords)} keywords" if keywords is not None else "all",
+        len(touched),
+    )
     return touched
 
 
-def provider_remap_enqueue(*, provider: str) -> None:
-    """Queue a re-map after commit (a burst of mapping edits queues one run at a time)."""
+def provider_remap_enqueue(*, provider: str, keywords: list[str] | None = None) -> None:
+    """Queue a re-map (of the images holding ``keywords``, or of all) after commit."""
     from annotator.sources.tasks import provider_remap_run
 
-    transaction.on_commit(lambda: provider_remap_run.delay(provider))
+    if keywords is None:
+        transaction.on_commit(lambda: provider_remap_run.delay(provider))
+    else:
+        transaction.on_commit(lambda: provider_remap_run.delay(provider, sorted(set(keywords))))
 
 
 def mapping_providers(*, vocabulary: str) -> tuple[str, ...]:

@@ -53,6 +53,7 @@ def fetch_job_run(job_id: int) -> None:
     retry_backoff=30,
     max_retries=3,
 )
-def provider_remap_run(provider: str) -> int:
-    """Rebuild ``provider``'s evidence from the stored answers; returns how many labels changed."""
-    return len(services.provider_remap(provider=provider))
+def provider_remap_run(provider: str, keywords: list[str] | None = None) -> int:
+    """Rebuild ``provider``'s evidence from the stored answers (of the images holding
+    ``keywords``, or all); returns how many labels changed."""
+    return len(services.provider_remap(provider=provider, keywords=keywords))

@@ -80,6 +80,15 @@ def test_two_keywords_for_one_label_give_one_row_with_the_best_score(fetched):
     )
 
 
+def test_a_keyword_re_map_touches_only_the_images_holding_it(fetched, rerank_requests):
+    services.mapping_add(provider="baidu", external_id="猫", external_name="", label=fetched["cat"], min_score=0.0)
+    services.mapping_add(provider="baidu", external_id="狗", external_name="", label=fetched["dog"], min_score=0.0)
+    services.provider_remap(provider="baidu", keywords=["猫"])
+    assert {label for _, label, _, _ in evidence()} == {"cat"}  # the dog images were not rebuilt yet
+    services.provider_remap(provider="baidu", keywords=["狗"])
+    assert {label for _, label, _, _ in evidence()} == {"cat", "dog"}
+
+
 def test_removing_a_mapping_or_raising_the_floor_removes_evidence(fetched):
     row = services.mapping_add(
         provider="baidu", external_id="猫", external_name="", label=fetched["cat"], min_score=0.0
@@ -104,6 +113,9 @@ def test_editing_a_mapping_anywhere_queues_a_re_map_after_commit(
     with django_capture_on_commit_callbacks(execute=True):
         ExternalLabelMapping.objects.create(source="openimages", external_id="/m/01yrx", label=fetched["cat"])
     with django_capture_on_commit_callbacks(execute=True):
+        row.external_id = "天空"  # an edit re-maps the images of the old keyword and of the new
+        row.save()
+    with django_capture_on_commit_callbacks(execute=True):
         row.delete()
     with django_capture_on_commit_callbacks(execute=True):
         ExternalLabelMapping.objects.create(source="labelstudio", external_id="Cat", label=fetched["cat"])
@@ -112,7 +124,13 @@ def test_editing_a_mapping_anywhere_queues_a_re_map_after_commit(
         state.min_score = 0.6
         state.save()
     remaps = [args for kind, args in no_enqueue if kind == "remap"]
-    assert remaps == [("baidu",), ("google",), ("baidu",), ("baidu",)]
+    assert remaps == [
+        ("baidu", ["山"]),
+        ("google", ["/m/01yrx"]),
+        ("baidu", ["天空", "山"]),
+        ("baidu", ["天空"]),
+        ("baidu",),  # the floor: every image
+    ]
 
 
 def test_bad_mapping_input_is_refused_and_changes_nothing(fetched):
@@ -175,7 +193,7 @@ def test_the_unmapped_report_page_for_a_qa_lead_and_mapping_from_it_as_an_admin(
     assert response.status_code == 302 and response["Location"] == url
     row = ExternalLabelMapping.objects.get(source="baidu", external_id="宠物")
     assert (row.label.key, row.min_score) == ("cat", 0.5)
-    assert ("remap", ("baidu",)) in no_enqueue
+    assert ("remap", ("baidu", ["宠物"])) in no_enqueue
     assert 'data-keyword="宠物"' not in admin_client_.get(url).content.decode()
 
 
@@ -208,7 +226,7 @@ def test_the_mapping_page_lists_rows_with_their_images_and_removes_one(
         response = admin_client_.post(reverse("sources:mapping_delete", args=[row.id]), {"next": url})
     assert response.status_code == 302 and response["Location"] == url
     assert not ExternalLabelMapping.objects.filter(pk=row.id).exists()
-    assert ("remap", ("baidu",)) in no_enqueue
+    assert ("remap", ("baidu", ["宠物"])) in no_enqueue
     # Only the competitor vocabularies can be removed here, not the Open Images rows.
     oi = ExternalLabelMapping.objects.create(source="openimages", external_id="/m/01yrx", label=fetched["cat"])
     admin_client_.post(reverse("sources:mapping_delete", args=[oi.id]))
