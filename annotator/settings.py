@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -160,6 +161,30 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Competitor label sources (annotator/sources, docs/sources.md). The keys are secrets: read
+# from NAME or NAME_FILE, never logged, stored or shown. A provider without its keys is off.
+BAIDU_API_KEY = env_secret("BAIDU_API_KEY", "")
+BAIDU_SECRET_KEY = env_secret("BAIDU_SECRET_KEY", "")
+BAIDU_BASE_URL = env_str("BAIDU_BASE_URL", "https://aip.baidubce.com")
+BAIDU_QPS = env_float("BAIDU_QPS", 2.0)
+BAIDU_QUOTA_TIME_ZONE = env_str("BAIDU_QUOTA_TIME_ZONE", "Asia/Shanghai")
+GOOGLE_VISION_API_KEY = env_secret("GOOGLE_VISION_API_KEY", "")
+GOOGLE_VISION_BASE_URL = env_str("GOOGLE_VISION_BASE_URL", "https://vision.googleapis.com")
+GOOGLE_VISION_QPS = env_float("GOOGLE_VISION_QPS", 10.0)
+SOURCES_TIMEOUT = env_float("SOURCES_TIMEOUT", 30.0)
+SOURCES_MAX_RETRIES = env_int("SOURCES_MAX_RETRIES", 4, minimum=0)
+SOURCES_BACKOFF_BASE = env_float("SOURCES_BACKOFF_BASE", 1.0)
+SOURCES_MAX_RESULTS = env_int("SOURCES_MAX_RESULTS", 20, minimum=1)
+for _name, _value in (("BAIDU_QPS", BAIDU_QPS), ("GOOGLE_VISION_QPS", GOOGLE_VISION_QPS)):
+    if _value <= 0:
+        raise ImproperlyConfigured(f"{_name}={_value} must be above 0")
+if SOURCES_TIMEOUT <= 0 or SOURCES_BACKOFF_BASE < 0:
+    raise ImproperlyConfigured("SOURCES_TIMEOUT must be above 0 and SOURCES_BACKOFF_BASE at least 0")
+try:
+    ZoneInfo(BAIDU_QUOTA_TIME_ZONE)
+except (ValueError, ZoneInfoNotFoundError):
+    raise ImproperlyConfigured(f"BAIDU_QUOTA_TIME_ZONE={BAIDU_QUOTA_TIME_ZONE!r} is not a time zone") from None
 
 LOGGING = {
     "version": 1,

@@ -15,6 +15,7 @@ urlpatterns = [
     path("taxonomy/", include("annotator.taxonomy.urls")),
     path("dataset/", include("annotator.dataset.urls")),
     path("cleaning/", include("annotator.cleaning.urls")),
+    path("sources/", include("annotator.sources.urls")),
     path("media/<path:path>", account_views.media_serve, name="media"),
     path("admin/", admin.site.urls),
 ]

@@ -48,6 +48,16 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "cleaning:thumbnail": EVERYONE,
     "cleaning:thumbnails_start": ADMINS,
     "cleaning:api_thumbnails": ADMINS,
+    "sources:index": ("qa_lead", "admin"),
+    "sources:job_new": ADMINS,
+    "sources:job_detail": ("qa_lead", "admin"),
+    "sources:job_requeue": ADMINS,
+    "sources:api_job": ("qa_lead", "admin"),
+    "sources:remap": ADMINS,
+    "sources:mapping": ADMINS,
+    "sources:mapping_delete": ADMINS,
+    "sources:unmapped": ("qa_lead", "admin"),
+    "sources:image_thumb": ("qa_lead", "admin"),
 }
 # Django admin guards itself (is_staff); only admins are staff.
 ADMIN_NAMESPACE = "admin"
@@ -62,6 +72,10 @@ POST_ONLY |= {
     "cleaning:api_queue_rerank",
     "cleaning:label_queue_open",
     "cleaning:thumbnails_start",
+    "sources:job_new",
+    "sources:job_requeue",
+    "sources:remap",
+    "sources:mapping_delete",
 }
 PERSONAS = ("annotator", "qa_lead", "admin", "outsider")
 

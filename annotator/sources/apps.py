@@ -6,3 +6,6 @@ class SourcesConfig(AppConfig):
     name = "annotator.sources"
     label = "sources"
     verbose_name = _("Competitor sources")
+
+    def ready(self) -> None:
+        from annotator.sources import signals  # noqa: F401 - connects the receivers
