@@ -14,6 +14,7 @@ urlpatterns = [
     path("healthz", account_views.healthz, name="healthz"),
     path("taxonomy/", include("annotator.taxonomy.urls")),
     path("dataset/", include("annotator.dataset.urls")),
+    path("models/", include("annotator.modeling.urls")),
     path("media/<path:path>", account_views.media_serve, name="media"),
     path("admin/", admin.site.urls),
 ]

@@ -31,10 +31,30 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "dataset:api_import": ADMINS,
     "dataset:snapshots": ADMINS,
     "dataset:snapshot_new": ADMINS,
+    "modeling:jobs": EVERYONE,
+    "modeling:job_new": ADMINS,
+    "modeling:job_detail": EVERYONE,
+    "modeling:job_action": ADMINS,
+    "modeling:versions": EVERYONE,
+    "modeling:version_compare": EVERYONE,
+    "modeling:version_detail": EVERYONE,
+    "modeling:profile_export": EVERYONE,
+    "modeling:api_jobs": EVERYONE,
+    "modeling:api_job": EVERYONE,
+    "modeling:api_job_cancel": ADMINS,
+    "modeling:api_job_resume": ADMINS,
+    "modeling:api_version_curves": EVERYONE,
+    "modeling:api_version_profiles": EVERYONE,
 }
 # Django admin guards itself (is_staff); only admins are staff.
 ADMIN_NAMESPACE = "admin"
-POST_ONLY = {"language_set", "dataset:snapshot_new"}
+POST_ONLY = {
+    "language_set",
+    "dataset:snapshot_new",
+    "modeling:job_action",
+    "modeling:api_job_cancel",
+    "modeling:api_job_resume",
+}
 PERSONAS = ("annotator", "qa_lead", "admin", "outsider")
 
 
