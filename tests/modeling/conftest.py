@@ -47,3 +47,13 @@ def demo(db, tmp_path: Path, runs_root: Path):
     """80 demo images in the database and a snapshot of them."""
     demo_dataset(tmp_path / "demo", images=80)
     return snapshot_make(tmp_path / "snapshot")
+
+
+@pytest.fixture
+def bare_snapshot(db, tmp_path: Path):
+    """A snapshot row of an empty dataset (enough for what is checked before a job is queued)."""
+    from annotator.dataset.models import Snapshot
+
+    return Snapshot.objects.create(
+        path=str(tmp_path / "empty"), content_hash="0" * 64, image_count=0, label_count=0, positive_count=0, negative_count=0
+    )
