@@ -85,14 +85,14 @@ def fill(url: str, images: int, labels: int) -> None:
             for start in range(0, images, 100_000):
                 copy.write(
                     "".join(
-                        f"{n:064x}\t/images\t{n:07d}.jpg\t1000\t640\t480\tpublic\t\t{'val' if n % 10 == 0 else 'train'}"
-                        "\t2026-01-01T00:00:00Z\n"
+                        f"{n:064x}\t/images\t{n:07d}.jpg\t1000\t640\t480\tpublic\t\t"
+                        f"{'val' if n % 10 == 0 else 'train'}\t2026-01-01T00:00:00Z\n"
                         for n in range(start, min(images, start + 100_000))
                     )
                 )
         with cur.copy(
-            "COPY taxonomy_label (key, name_en, name_zh, guideline, is_small_object, is_active, created_at, updated_at) "
-            "FROM STDIN"
+            "COPY taxonomy_label (key, name_en, name_zh, guideline, is_small_object, is_active, created_at, "
+            "updated_at) FROM STDIN"
         ) as copy:
             for n in range(labels):
                 copy.write(f"label-{n}\tLabel {n}\t\t\tf\tt\t2026-01-01T00:00:00Z\t2026-01-01T00:00:00Z\n")
@@ -195,7 +195,8 @@ def main() -> int:
             version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
         print(f"PostgreSQL {version}, {os.cpu_count()} CPUs")
         print(
-            f"rows: {rows:,} ({args.images:,} images x {args.rows_per_image} scores >= {args.floor}, {args.labels} labels)"
+            f"rows: {rows:,} ({args.images:,} images x {args.rows_per_image} scores >= {args.floor}, "
+            f"{args.labels} labels)"
         )
         print(f"copy into a bare table:      {copy:8.2f} s  {rows / copy:12,.0f} rows/s")
         print(
@@ -203,7 +204,8 @@ def main() -> int:
             f"  (spooling {first_spool:.2f} s, replace transaction {first - first_spool:.2f} s)"
         )
         print(
-            f"write path, replacing rows:  {replace:8.2f} s  {rows_again / replace:12,.0f} rows/s  ratio {copy / replace:.2f}"
+            f"write path, replacing rows:  {replace:8.2f} s  {rows_again / replace:12,.0f} rows/s  "
+            f"ratio {copy / replace:.2f}"
             f"  (spooling {replace_spool:.2f} s, replace transaction {replace - replace_spool:.2f} s)"
         )
         print(f"peak memory of this process: {peak_mb:,.0f} MB (batches of {BATCH:,} images)")

@@ -76,6 +76,7 @@ class JobOutputSerializer(serializers.ModelSerializer):
             "log_tail",
             "error",
             "results",
+            "version",
             "cancel_requested",
             "attempts",
             "created_at",

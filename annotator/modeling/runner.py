@@ -13,6 +13,7 @@ that marks it succeeded.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import os
@@ -48,7 +49,7 @@ PREDICT_CHUNK = 10_000
 RERANK_TASK = "annotator.cleaning.tasks.queues_rerank"
 
 
-class JobStopped(Exception):
+class JobStoppedError(Exception):
     """The job was cancelled or taken away from this worker; stop without touching its state."""
 
 
@@ -61,10 +62,8 @@ class LogTail(logging.Handler):
         self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
 
     def emit(self, record: logging.LogRecord) -> None:
-        try:
+        with contextlib.suppress(Exception):  # a log line must never break the run
             self.lines.append(self.format(record))
-        except Exception:  # noqa: BLE001 - a log line must never break the run
-            pass
 
     def text(self) -> str:
         return "\n".join(self.lines)
@@ -111,7 +110,7 @@ class Progress:
             heartbeat_at=Now(), log_tail=self.tail.text(), **fields
         )
         if moved != 1:
-            raise JobStopped
+            raise JobStoppedError
 
     def training_callback(self, *, stage: int = 0, stages: int = 1, label: str = "") -> Any:
         state = {"epoch": -1}
@@ -193,7 +192,7 @@ def job_execute(*, job_id: int) -> str:
             _run_ablate(job, progress)
         else:
             _run_train(job, progress)
-    except JobStopped:
+    except JobStoppedError:
         _stopped(job_id, tail)
     except BaseException as exc:
         logger.exception("modeling job %s failed", job_id)
@@ -278,7 +277,7 @@ def _run_train(job: Job, progress: Progress) -> None:
     progress.write(force=True, phase="registering the version")
     with transaction.atomic():
         if not _succeed(job.pk, progress.tail):
-            raise JobStopped
+            raise JobStoppedError
         version = version_register(job=job, run_dir=run_dir)
         Job.objects.filter(pk=job.pk).update(results={"version": version.name, "mAP": version.map})
     logger.info("modeling job %s registered %s (mAP %s)", job.pk, version.name, version.map)
@@ -319,7 +318,7 @@ def _run_ablate(job: Job, progress: Progress) -> None:
     (out / "ablation.md").write_text(format_table(rows), encoding="utf-8")
     with transaction.atomic():
         if not _succeed(job.pk, progress.tail, results={"rows": rows, "note": HEAD_TAIL_NOTE}):
-            raise JobStopped
+            raise JobStoppedError
 
 
 def _json_safe(row: dict[str, Any]) -> dict[str, Any]:
@@ -347,6 +346,8 @@ def _image_chunks() -> Any:
 def _run_predict(job: Job, progress: Progress) -> None:
     from training.runs import predict_run
 
+    if job.version_id is None:
+        raise ValueError("a re-predict job needs its model version")
     version = ModelVersion.objects.defer("pr_curves").select_related("source").get(pk=job.version_id)
     config = _train_config(job, progress)
     run_dir = Path(job.run_dir)
@@ -406,7 +407,7 @@ def _run_predict(job: Job, progress: Progress) -> None:
             "floor": floor,
         }
         if not _succeed(job.pk, progress.tail, results=results, progress_done=total, progress_total=total):
-            raise JobStopped
+            raise JobStoppedError
         # The cleaning queues re-rank with the new evidence (by name: no import of that app).
         transaction.on_commit(lambda: current_app.send_task(RERANK_TASK))
     spool.path.unlink(missing_ok=True)

@@ -106,7 +106,7 @@ def version_label_rows(version: ModelVersion) -> list[dict[str, Any]]:
     rows = []
     for key in version.label_keys:
         entry = labels.get(key, {})
-        name = names.get(key, {})
+        name: dict[str, Any] = dict(names.get(key, {}))
         rows.append(
             {
                 "key": key,

@@ -132,7 +132,11 @@ def job_start(*, user: Any, request: JobRequest) -> Job:
         raise JobInputError(f"unknown job kind {request.kind!r}", field="kind")
     job = Job(kind=request.kind, created_by=user if getattr(user, "pk", None) else None)
     if request.kind == Job.Kind.PREDICT:
-        version = ModelVersion.objects.defer("pr_curves").filter(pk=request.version_id).first()
+        version = (
+            ModelVersion.objects.defer("pr_curves").filter(pk=request.version_id).first()
+            if request.version_id
+            else None
+        )
         if version is None:
             raise JobInputError("choose the model version to re-predict with", field="version")
         job.version = version

@@ -6,6 +6,8 @@ server-side; live parts poll the JSON API in apis.py (static/js/modeling_*.js).
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
@@ -59,11 +61,13 @@ class JobStartForm(forms.Form):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         snapshots = Snapshot.objects.order_by("-id")[:50]
-        self.fields["snapshot"].choices = [(NEW_SNAPSHOT, _("Make one now (the dataset as it is)"))] + [
+        snapshot_choices = [(NEW_SNAPSHOT, _("Make one now (the dataset as it is)"))] + [
             (str(s.pk), f"#{s.pk} · {s.created_at:%Y-%m-%d %H:%M} · {s.image_count} · {s.note}") for s in snapshots
         ]
         versions = ModelVersion.objects.only("id", "name", "map").order_by("-major", "-minor")[:100]
-        self.fields["version"].choices = [("", "—")] + [(str(v.pk), v.name) for v in versions]
+        version_choices = [("", "—")] + [(str(v.pk), v.name) for v in versions]
+        cast(forms.ChoiceField, self.fields["snapshot"]).choices = snapshot_choices
+        cast(forms.ChoiceField, self.fields["version"]).choices = version_choices
 
     def job_request(self) -> JobRequest:
         data = self.cleaned_data

@@ -55,5 +55,10 @@ def bare_snapshot(db, tmp_path: Path):
     from annotator.dataset.models import Snapshot
 
     return Snapshot.objects.create(
-        path=str(tmp_path / "empty"), content_hash="0" * 64, image_count=0, label_count=0, positive_count=0, negative_count=0
+        path=str(tmp_path / "empty"),
+        content_hash="0" * 64,
+        image_count=0,
+        label_count=0,
+        positive_count=0,
+        negative_count=0,
     )

@@ -45,17 +45,27 @@ def train_job(user: Any, snapshot: Snapshot, *, epochs: int = 1, recipe: str = "
     )
 
 
-def version_make(*, snapshot: Snapshot, major: int, minor: int, aps: dict[str, float | None], parent: Any = None,
-                 curves: dict[str, Any] | None = None, margin: float = 0.02) -> Any:
+def version_make(
+    *,
+    snapshot: Snapshot,
+    major: int,
+    minor: int,
+    aps: dict[str, float | None],
+    parent: Any = None,
+    curves: dict[str, Any] | None = None,
+    margin: float = 0.02,
+) -> Any:
     """A ModelVersion row with the given per-label APs (no training), regressions found as a run would."""
     from annotator.dataset.models import EvidenceSource
     from annotator.modeling.models import ModelVersion
     from annotator.modeling.versions import regressions_find
 
     name = f"v{major}.{minor}"
-    metrics = {
+    metrics: dict[str, Any] = {
         "mAP": sum(a for a in aps.values() if a is not None) / max(1, sum(a is not None for a in aps.values())),
-        "labels": {key: {"ap": ap, "support": 5, "threshold": 0.5, "precision": 0.5, "recall": 0.5} for key, ap in aps.items()},
+        "labels": {
+            key: {"ap": ap, "support": 5, "threshold": 0.5, "precision": 0.5, "recall": 0.5} for key, ap in aps.items()
+        },
     }
     return ModelVersion.objects.create(
         name=name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
 import numpy as np
@@ -84,11 +85,10 @@ def test_repredict_replaces_the_versions_evidence_and_sends_the_rerank(
     image = Image.objects.get(pk=rows[0]["image_id"])
     manifest = f"{run}/one.jsonl"
     with open(manifest, "w") as handle:
-        handle.write('{"image": "%s/%s", "split": "train"}\n' % (image.storage_root, image.relative_path))
+        handle.write(json.dumps({"image": f"{image.storage_root}/{image.relative_path}", "split": "train"}) + "\n")
     predict_run(version.run_dir, manifest=manifest, images_root="/", out=f"{run}/one-out.jsonl")
-    import json
-
-    scores = json.loads(open(f"{run}/one-out.jsonl").read())["scores"]
+    with open(f"{run}/one-out.jsonl") as handle:
+        scores = json.loads(handle.read())["scores"]
     keys = dict(Label.objects.values_list("id", "key"))
     for row in by_image[image.id]:
         assert abs(scores[keys[row["label_id"]]] - row["score"]) < 1e-5

@@ -6,6 +6,7 @@ replaces the model evidence and queues the cleaning re-rank.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -62,10 +63,8 @@ def test_an_admin_retrains_and_repredicts_from_the_browser(live_server, page, tm
             readings: list[float] = []
             deadline = time.monotonic() + 180
             while not page.get_by_test_id("job-result").count() and time.monotonic() < deadline:
-                try:
+                with contextlib.suppress(Exception):  # the page reloads once at the end
                     readings.append(_bar(page))
-                except Exception:  # the page is reloading once at the end
-                    pass
                 time.sleep(0.1)
             assert page.get_by_test_id("job-result").count(), Job.objects.get(pk=job.id).error
             assert any(0 < value < 100 for value in readings), readings

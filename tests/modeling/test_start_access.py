@@ -16,8 +16,15 @@ def _queued(broker) -> int:
 
 
 def _form(snapshot_id, **changes):
-    data = {"kind": "train", "snapshot": str(snapshot_id), "recipe": "custom", "backbone": "", "epochs": "1",
-            "custom_yaml": TINY_YAML, "version": ""}
+    data = {
+        "kind": "train",
+        "snapshot": str(snapshot_id),
+        "recipe": "custom",
+        "backbone": "",
+        "epochs": "1",
+        "custom_yaml": TINY_YAML,
+        "version": "",
+    }
     data.update(changes)
     return data
 
@@ -39,13 +46,21 @@ def test_only_admins_start_jobs_and_nothing_is_queued_for_the_others(
     assert _queued(test_broker) == 0
 
 
-def test_an_admin_start_is_queued_once_on_the_gpu_queue(admin_client_, demo, test_broker, django_capture_on_commit_callbacks):
+def test_an_admin_start_is_queued_once_on_the_gpu_queue(
+    admin_client_, demo, test_broker, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         response = client_post = admin_client_.post(reverse("modeling:job_new"), _form(demo.id))
     job = Job.objects.get()
     assert client_post.status_code == 302 and response["Location"] == reverse("modeling:job_detail", args=[job.id])
     assert test_broker.llen("gpu") == 1 and test_broker.llen("celery") == 0
-    assert (job.status, job.kind, job.backbone, job.epochs, job.snapshot_id) == ("queued", "train", "tiny_cnn", 1, demo.id)
+    assert (job.status, job.kind, job.backbone, job.epochs, job.snapshot_id) == (
+        "queued",
+        "train",
+        "tiny_cnn",
+        1,
+        demo.id,
+    )
     assert job.config["image_size"] == 32 and job.config["num_workers"] == 0
 
     with django_capture_on_commit_callbacks(execute=True):

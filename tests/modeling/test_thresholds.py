@@ -40,12 +40,16 @@ def version(bare_snapshot, scored):
     return version_make(snapshot=bare_snapshot, major=1, minor=0, aps=dict.fromkeys(keys, 0.5), curves=stored)
 
 
-@pytest.mark.parametrize(("mode", "target"), [("precision", 0.9), ("precision", 0.75), ("recall", 0.5), ("recall", 0.95)])
+@pytest.mark.parametrize(
+    ("mode", "target"), [("precision", 0.9), ("precision", 0.75), ("recall", 0.5), ("recall", 0.95)]
+)
 def test_picks_match_training_thresholds_and_sklearn(version, scored, mode, target):
     scores, targets = scored
     for column, key in enumerate(["cat", "dog", "tree"]):
         picked = pick(version.pr_curves[key], {"mode": mode, "target": target})
-        reference = thresholds_lib.select(scores[:, [column]], targets[:, [column]], [key], mode=mode, target=target)[key]
+        reference = thresholds_lib.select(scores[:, [column]], targets[:, [column]], [key], mode=mode, target=target)[
+            key
+        ]
         assert picked["threshold"] == pytest.approx(reference["threshold"], abs=1e-6), (key, mode, target)
         if reference["threshold"] is None:
             continue
@@ -68,7 +72,10 @@ def test_an_unreachable_target_disables_the_label(version):
 
 def test_an_admin_saves_a_profile_and_exports_it_for_training(admin_client_, version, tmp_path):
     url = reverse("modeling:api_version_profiles", args=[version.id])
-    body = {"name": "clothing store", "targets": {"cat": {"mode": "precision", "target": 0.9}, "tree": {"mode": "recall", "target": 0.5}}}
+    body = {
+        "name": "clothing store",
+        "targets": {"cat": {"mode": "precision", "target": 0.9}, "tree": {"mode": "recall", "target": 0.5}},
+    }
     response = admin_client_.post(url, body, content_type="application/json")
     assert response.status_code == 201, response.content
     profile = ThresholdProfile.objects.get()
@@ -104,7 +111,12 @@ def test_readers_may_not_save_profiles_but_may_read_them(request, persona, versi
 
 @pytest.mark.parametrize(
     "targets",
-    [{"cat": {"mode": "f1", "target": 0.5}}, {"cat": {"mode": "precision", "target": 1.5}}, {"nope": {"mode": "recall", "target": 0.5}}, {}],
+    [
+        {"cat": {"mode": "f1", "target": 0.5}},
+        {"cat": {"mode": "precision", "target": 1.5}},
+        {"nope": {"mode": "recall", "target": 0.5}},
+        {},
+    ],
 )
 def test_bad_profiles_are_refused(admin_client_, version, targets):
     url = reverse("modeling:api_version_profiles", args=[version.id])

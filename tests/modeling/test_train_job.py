@@ -82,3 +82,25 @@ def test_a_queued_job_is_cancelled_without_running(demo, admin_user, test_broker
     job.refresh_from_db()
     assert job.status == "cancelled" and job.started_at is None and job.attempts == 0
     assert not Path(job.run_dir).exists()
+
+
+def test_the_recipe_comparison_trains_three_recipes_and_shows_the_table(demo, admin_user, qa_client, test_broker):
+    from django.urls import reverse
+
+    from annotator.modeling.services import JobRequest, job_start
+    from tests.modeling.support import TINY_YAML
+
+    job = job_start(
+        user=admin_user, request=JobRequest(kind="ablate", snapshot_id=demo.id, custom_yaml=TINY_YAML, epochs=1)
+    )
+    assert job_execute(job_id=job.id) == "succeeded"
+    job.refresh_from_db()
+    rows = job.results["rows"]
+    assert [row["recipe"] for row in rows] == ["baseline", "rfs", "rfs_focal"]
+    assert [(row["loss"], row["sampler"]) for row in rows] == [("bce", "none"), ("bce", "rfs"), ("focal", "rfs")]
+    assert all(0.0 <= row["mAP"] <= 1.0 for row in rows)
+    assert (Path(job.run_dir) / "ablation.md").is_file() and not ModelVersion.objects.exists()
+    html = qa_client.get(reverse("modeling:job_detail", args=[job.id])).content.decode()
+    assert 'data-testid="ablation"' in html and "rfs_focal" in html
+    listing = qa_client.get(reverse("modeling:jobs")).content.decode()
+    assert f'href="{reverse("modeling:job_detail", args=[job.id])}"' in listing

@@ -17,9 +17,15 @@ pytestmark = pytest.mark.django_db
 
 
 def test_a_label_whose_ap_drops_more_than_the_margin_is_flagged(bare_snapshot, qa_client):
-    parent = version_make(snapshot=bare_snapshot, major=1, minor=0, aps={"cat": 0.80, "dog": 0.60, "tree": 0.50, "sea": None})
+    parent = version_make(
+        snapshot=bare_snapshot, major=1, minor=0, aps={"cat": 0.80, "dog": 0.60, "tree": 0.50, "sea": None}
+    )
     child = version_make(
-        snapshot=bare_snapshot, major=1, minor=1, parent=parent, margin=0.05,
+        snapshot=bare_snapshot,
+        major=1,
+        minor=1,
+        parent=parent,
+        margin=0.05,
         aps={"cat": 0.74, "dog": 0.56, "tree": 0.70, "sea": 0.3},
     )
     # cat fell 0.06 > 0.05: flagged; dog fell 0.04: within the margin; tree rose; sea had no AP before
@@ -29,7 +35,10 @@ def test_a_label_whose_ap_drops_more_than_the_margin_is_flagged(bare_snapshot, q
     assert page.status_code == 200
     html = page.content.decode()
     assert 'data-testid="regressions"' in html and 'data-key="cat"' in html
-    assert 'data-testid="regressions"' not in qa_client.get(reverse("modeling:version_detail", args=[parent.id])).content.decode()
+    assert (
+        'data-testid="regressions"'
+        not in qa_client.get(reverse("modeling:version_detail", args=[parent.id])).content.decode()
+    )
 
 
 def test_the_margin_comes_from_the_settings(bare_snapshot, settings):
