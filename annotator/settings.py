@@ -41,6 +41,18 @@ VAL_FRACTION = env_float("LABELLOOP_VAL_FRACTION", 0.1)
 if not 0.0 < VAL_FRACTION < 1.0:
     raise ImproperlyConfigured(f"LABELLOOP_VAL_FRACTION={VAL_FRACTION} must be between 0 and 1")
 
+# Modeling: run folders of training jobs; a version whose val AP on any label drops by more
+# than this against its parent is flagged; model evidence keeps scores at or above the floor.
+MODEL_RUNS_ROOT = DATA_DIR / "runs"
+MODEL_REGRESSION_AP_MARGIN = env_float("LABELLOOP_REGRESSION_AP_MARGIN", 0.02)
+MODEL_EVIDENCE_SCORE_FLOOR = env_float("LABELLOOP_EVIDENCE_SCORE_FLOOR", 0.05)
+if not 0.0 <= MODEL_REGRESSION_AP_MARGIN <= 1.0:
+    raise ImproperlyConfigured(f"LABELLOOP_REGRESSION_AP_MARGIN={MODEL_REGRESSION_AP_MARGIN} must be between 0 and 1")
+if not 0.0 <= MODEL_EVIDENCE_SCORE_FLOOR < 0.5:
+    raise ImproperlyConfigured(
+        f"LABELLOOP_EVIDENCE_SCORE_FLOOR={MODEL_EVIDENCE_SCORE_FLOOR} must be at least 0 and below 0.5"
+    )
+
 _database_url = env_str("DATABASE_URL")
 if not _database_url:
     raise ImproperlyConfigured(
@@ -156,10 +168,17 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 6 * 3600, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 6 * 3600 + 300, minimum=1)
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_ROUTES = {"annotator.modeling.tasks.train_*": {"queue": "gpu"}}
+CELERY_TASK_ROUTES = {
+    "annotator.modeling.tasks.train_*": {"queue": "gpu"},
+    "annotator.modeling.tasks.predict_*": {"queue": "gpu"},
+    "annotator.modeling.tasks.ablate_*": {"queue": "gpu"},
+}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+# Modeling jobs whose worker stopped beating are failed (on the default queue: the gpu
+# worker is busy with the job itself).
+CELERY_BEAT_SCHEDULE["modeling-jobs-reap"] = {"task": "annotator.modeling.tasks.jobs_reap", "schedule": 15.0}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Competitor label sources (annotator/sources, docs/sources.md). The keys are secrets: read

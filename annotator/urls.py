@@ -16,6 +16,7 @@ urlpatterns = [
     path("dataset/", include("annotator.dataset.urls")),
     path("cleaning/", include("annotator.cleaning.urls")),
     path("sources/", include("annotator.sources.urls")),
+    path("models/", include("annotator.modeling.urls")),
     path("media/<path:path>", account_views.media_serve, name="media"),
     path("admin/", admin.site.urls),
 ]

@@ -58,6 +58,20 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "sources:mapping_delete": ADMINS,
     "sources:unmapped": ("qa_lead", "admin"),
     "sources:image_thumb": ("qa_lead", "admin"),
+    "modeling:jobs": EVERYONE,
+    "modeling:job_new": ADMINS,
+    "modeling:job_detail": EVERYONE,
+    "modeling:job_action": ADMINS,
+    "modeling:versions": EVERYONE,
+    "modeling:version_compare": EVERYONE,
+    "modeling:version_detail": EVERYONE,
+    "modeling:profile_export": EVERYONE,
+    "modeling:api_jobs": EVERYONE,
+    "modeling:api_job": EVERYONE,
+    "modeling:api_job_cancel": ADMINS,
+    "modeling:api_job_resume": ADMINS,
+    "modeling:api_version_curves": EVERYONE,
+    "modeling:api_version_profiles": EVERYONE,
 }
 # Django admin guards itself (is_staff); only admins are staff.
 ADMIN_NAMESPACE = "admin"
@@ -76,6 +90,9 @@ POST_ONLY |= {
     "sources:job_requeue",
     "sources:remap",
     "sources:mapping_delete",
+    "modeling:job_action",
+    "modeling:api_job_cancel",
+    "modeling:api_job_resume",
 }
 PERSONAS = ("annotator", "qa_lead", "admin", "outsider")
 
