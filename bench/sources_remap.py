@@ -145,6 +145,9 @@ def main() -> int:
         rows, mapped = data_generate(
             url, images=args.images, per_image=args.keywords_per_image, keywords=args.keywords, seed=args.seed
         )
+        from annotator.sources.services import keyword_stats_rebuild
+
+        keyword_stats_rebuild(provider="baidu")  # what the fetches keep up to date one image at a time
         generated = time.perf_counter() - t0
         print(f"data: {args.images:,} images, {rows:,} stored keywords, {mapped:,} of {args.keywords:,} mapped")
         print(f"      ({generated:.1f} s to generate)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.urls import reverse
 
@@ -231,3 +233,23 @@ def test_the_mapping_page_lists_rows_with_their_images_and_removes_one(
     oi = ExternalLabelMapping.objects.create(source="openimages", external_id="/m/01yrx", label=fetched["cat"])
     admin_client_.post(reverse("sources:mapping_delete", args=[oi.id]))
     assert ExternalLabelMapping.objects.filter(pk=oi.id).exists()
+
+
+def test_keyword_stats_follow_every_stored_answer(fetched, fake_provider, qa_user):
+    from annotator.sources.models import KeywordStat
+
+    def stats() -> dict[str, tuple[int, float]]:
+        return {k.external_id: (k.images, round(k.score_sum, 3)) for k in KeywordStat.objects.filter(images__gt=0)}
+
+    assert stats()["宠物"] == (4, 3.0) and stats()["猫"] == (2, 1.28)
+    # A re-fetch with a new answer moves the counts; a rebuild from scratch agrees.
+    image0 = fetched["images"][0]
+    data0 = (Path(image0.storage_root) / image0.relative_path).read_bytes()
+    fake_provider.baidu_answers[sha(data0)] = [("猫", 0.5, "动物-猫")]
+    job = services.fetch_job_create(provider="baidu", label=None, refetch=True, user=None)
+    while services.fetch_job_step(job_id=job.id).more:
+        pass
+    after = stats()
+    assert after["宠物"] == (3, 2.3) and after["猫"] == (2, 0.85)
+    services.keyword_stats_rebuild(provider="baidu")
+    assert stats() == after
