@@ -44,14 +44,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
 }
 # Django admin guards itself (is_staff); only admins are staff.
 ADMIN_NAMESPACE = "admin"
-POST_ONLY = {
-    "language_set",
-    "dataset:snapshot_new",
-    "sources:job_new",
-    "sources:job_requeue",
-    "sources:remap",
-    "sources:mapping_delete",
-}
+POST_ONLY = {"language_set", "dataset:snapshot_new"}
+POST_ONLY |= {"sources:job_new", "sources:job_requeue", "sources:remap", "sources:mapping_delete"}
 PERSONAS = ("annotator", "qa_lead", "admin", "outsider")
 
 
