@@ -167,7 +167,10 @@ def test_the_unmapped_report_page_for_a_qa_lead_and_mapping_from_it_as_an_admin(
     no_enqueue,
     django_assert_max_num_queries,
     django_capture_on_commit_callbacks,
+    settings,
+    tmp_path,
 ):
+    settings.MEDIA_ROOT = tmp_path / "media"  # where the thumbnails are cached
     url = reverse("sources:unmapped") + "?provider=baidu"
     with django_assert_max_num_queries(12):
         page = qa_client.get(url)
@@ -177,6 +180,7 @@ def test_the_unmapped_report_page_for_a_qa_lead_and_mapping_from_it_as_an_admin(
     assert "Map to" not in html  # QA leads read; admins map
     thumb = qa_client.get(reverse("sources:image_thumb", args=[fetched["images"][3].id]))
     assert thumb.status_code == 200 and thumb["Content-Type"] == "image/jpeg"
+    assert len(list((tmp_path / "media" / "thumbnails" / "sources").rglob("*.jpg"))) == 1
     assert annotator_client.get(url).status_code == 403 and outsider_client.get(url).status_code == 403
 
     assert "Map to" in admin_client_.get(url).content.decode()
