@@ -140,6 +140,7 @@ class UnmappedKeyword:
     images: int
     mean_score: float
     examples: list[tuple[int, float]] = field(default_factory=list)
+    share: float = 0.0  # of the answered images, in percent
 
 
 _UNMAPPED_SQL = """
@@ -187,6 +188,8 @@ def unmapped_keywords(
             for external_id, image_id, score in cursor.fetchall():
                 by_id[external_id].examples.append((image_id, float(score)))
     answered = RawResponse.objects.filter(provider=provider, status=RawResponse.Status.OK).count()
+    for row in rows:
+        row.share = round(100 * row.images / answered, 1) if answered else 0.0
     return rows, answered
 
 

@@ -109,8 +109,9 @@ def client_for(provider: str) -> BaiduClient | GoogleVisionClient:
 # --- jobs ----------------------------------------------------------------------------------
 
 
-def fetch_job_create(*, provider: str, label: Label | None, refetch: bool, user: Any) -> FetchJob:
-    """Create a fetch job and queue it after commit; SourceError when it could not run."""
+def fetch_job_create(*, provider: str, label: Label | None, refetch: bool, user: Any, enqueue: bool = True) -> FetchJob:
+    """Create a fetch job and queue it after commit (unless ``enqueue`` is False: the caller
+    runs it, e.g. the management command); SourceError when it could not run."""
     if provider not in PROVIDERS:
         raise SourceError(_("Unknown provider."))
     if not provider_config(provider).configured:
@@ -124,7 +125,8 @@ def fetch_job_create(*, provider: str, label: Label | None, refetch: bool, user:
     job = FetchJob.objects.create(
         provider=provider, label=label, refetch=refetch, created_by=user if getattr(user, "pk", None) else None
     )
-    fetch_job_enqueue(job_id=job.id)
+    if enqueue:
+        fetch_job_enqueue(job_id=job.id)
     return job
 
 

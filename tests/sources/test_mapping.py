@@ -176,6 +176,7 @@ def test_the_unmapped_report_page_for_a_qa_lead_and_mapping_from_it_as_an_admin(
         page = qa_client.get(url)
     html = page.content.decode()
     assert page.status_code == 200 and "宠物" in html and 'data-keyword="宠物"' in html
+    assert "80.0%" in html and "width:80%" in html  # 4 of the 5 answered images, drawn as a bar
     assert reverse("sources:image_thumb", args=[fetched["images"][3].id]) in html
     assert "Map to" not in html  # QA leads read; admins map
     thumb = qa_client.get(reverse("sources:image_thumb", args=[fetched["images"][3].id]))
