@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from annotator.accounts.access import HasRole
 from annotator.sources.models import FetchJob
-from annotator.sources.selectors import READERS, fetch_job_get_for_user
+from annotator.sources.selectors import READERS, fetch_job_get_for_user, fetch_job_message
 from annotator.sources.views import count_rows
 
 
@@ -20,6 +20,7 @@ class FetchJobOutputSerializer(serializers.ModelSerializer):
     finished = serializers.BooleanField(read_only=True)
     status_display = serializers.CharField(source="get_status_display", read_only=True)
     count_rows = serializers.SerializerMethodField()
+    message = serializers.SerializerMethodField()
 
     class Meta:
         model = FetchJob
@@ -39,6 +40,9 @@ class FetchJobOutputSerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
         ]
+
+    def get_message(self, job: FetchJob) -> str:
+        return fetch_job_message(job)
 
     def get_count_rows(self, job: FetchJob) -> list[dict[str, object]]:
         return [{"name": name, "label": label, "value": value} for name, label, value in count_rows(job)]

@@ -100,10 +100,32 @@ class RawLabel(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["provider", "image", "external_id"], name="sources_rawlabel_unique")
         ]
-        indexes = [models.Index(fields=["provider", "external_id"])]
+        # Per keyword, best first: the mapping join, and the unmapped report's example images.
+        indexes = [models.Index(fields=["provider", "external_id", "-score"], name="sources_rawlabel_keyword_idx")]
 
     def __str__(self) -> str:
         return f"{self.provider} image {self.image_id}: {self.name} {self.score:.2f}"
+
+
+class KeywordStat(models.Model):
+    """How many stored answers of a provider hold a keyword, and their score sum.
+
+    Kept in step with ``RawLabel`` by every stored answer (``image_answer_record``), so the
+    unmapped-keyword report reads a few thousand rows instead of counting millions.
+    """
+
+    provider = models.CharField(max_length=20, choices=Provider.choices)
+    external_id = models.CharField(max_length=200)
+    name = models.CharField(max_length=300)
+    images = models.IntegerField(default=0)
+    score_sum = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["provider", "external_id"], name="sources_keywordstat_unique")]
+        indexes = [models.Index(fields=["provider", "-images"], name="sources_keywordstat_top_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.name}: {self.images} images"
 
 
 class FetchJob(models.Model):
@@ -128,7 +150,11 @@ class FetchJob(models.Model):
     progress_done = models.BigIntegerField(default=0)
     progress_total = models.BigIntegerField(default=0)
     counts = models.JSONField(default=dict)
+    # How the job ended, in English (``message``), and as a code with its parameters, which
+    # pages render in the reader's language (selectors.fetch_job_message).
     message = models.TextField(blank=True)
+    message_code = models.CharField(max_length=20, blank=True)
+    message_params = models.JSONField(default=dict)
     # Labels whose competitor evidence this job changed: the queues to re-rank at the end.
     touched_label_ids = models.JSONField(default=list)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)

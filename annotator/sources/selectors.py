@@ -16,6 +16,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import Count, Q
 from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from annotator.accounts.roles import Role, user_has_role
 from annotator.dataset.models import Evidence, EvidenceSource, Image
@@ -103,6 +105,26 @@ def fetch_job_get_for_user(*, user: AbstractBaseUser | AnonymousUser, job_id: in
     return job
 
 
+def fetch_job_message(job: FetchJob) -> str:
+    """Why the job ended, in the current language (from its message code and parameters)."""
+    params = job.message_params or {}
+    if job.message_code == "paused":
+        until = params.get("until", "")
+        try:
+            shown = timezone.localtime(datetime.fromisoformat(until)).strftime("%Y-%m-%d %H:%M %Z")
+        except ValueError:
+            shown = until
+        return _(
+            "The provider's daily request limit is reached (%(reason)s): it is paused until %(until)s and "
+            "no more images are sent to it before then. Re-queue this job after that time to fetch the rest."
+        ) % {"reason": params.get("reason") or _("daily limit"), "until": shown}
+    if job.message_code == "auth":
+        return _("The provider refused the credentials: %(error)s") % {"error": params.get("error", "")}
+    if job.message_code == "error":
+        return str(params.get("error", ""))
+    return job.message
+
+
 def image_get_for_reader(*, user: AbstractBaseUser | AnonymousUser, image_id: int) -> Image:
     _check_reader(user)
     image = Image.objects.filter(pk=image_id).first()
@@ -117,19 +139,18 @@ class UnmappedKeyword:
     name: str
     images: int
     mean_score: float
-    best_score: float
     examples: list[tuple[int, float]] = field(default_factory=list)
+    share: float = 0.0  # of the answered images, in percent
 
 
 _UNMAPPED_SQL = """
-SELECT rl.external_id, max(rl.name), count(*), avg(rl.score), max(rl.score)
-FROM sources_rawlabel rl
-WHERE rl.provider = %(provider)s
+SELECT k.external_id, k.name, k.images, k.score_sum / k.images
+FROM sources_keywordstat k
+WHERE k.provider = %(provider)s AND k.images > 0
   AND NOT EXISTS (
       SELECT 1 FROM taxonomy_externallabelmapping m
-      WHERE m.source = ANY(%(vocabularies)s) AND m.external_id = rl.external_id)
-GROUP BY rl.external_id
-ORDER BY count(*) DESC, rl.external_id
+      WHERE m.source = ANY(%(vocabularies)s) AND m.external_id = k.external_id)
+ORDER BY k.images DESC, k.external_id
 LIMIT %(limit)s
 """
 
@@ -149,14 +170,15 @@ def unmapped_keywords(
 ) -> tuple[list[UnmappedKeyword], int]:
     """The provider's most frequent keywords (MIDs) that no mapping row covers, with a few
     of their best-scored images each, and the number of images the provider answered for.
-    Two queries, whatever the number of keywords."""
+    Three queries, whatever the number of keywords: the counts come from ``KeywordStat``,
+    the examples from the (provider, keyword, score) index."""
     _check_reader(user)
     if provider not in PROVIDERS:
         raise Http404("no such provider")
     params: dict[str, Any] = {"provider": provider, "vocabularies": list(MAPPING_SOURCES[provider]), "limit": limit}
     with connection.cursor() as cursor:
         cursor.execute(_UNMAPPED_SQL, params)
-        rows = [UnmappedKeyword(r[0], r[1], r[2], float(r[3]), float(r[4])) for r in cursor.fetchall()]
+        rows = [UnmappedKeyword(r[0], r[1], r[2], float(r[3])) for r in cursor.fetchall()]
         if rows:
             cursor.execute(
                 _EXAMPLES_SQL,
@@ -166,6 +188,8 @@ def unmapped_keywords(
             for external_id, image_id, score in cursor.fetchall():
                 by_id[external_id].examples.append((image_id, float(score)))
     answered = RawResponse.objects.filter(provider=provider, status=RawResponse.Status.OK).count()
+    for row in rows:
+        row.share = round(100 * row.images / answered, 1) if answered else 0.0
     return rows, answered
 
 

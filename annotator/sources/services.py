@@ -23,7 +23,7 @@ from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from PIL import Image as PILImage
 
@@ -109,8 +109,9 @@ def client_for(provider: str) -> BaiduClient | GoogleVisionClient:
 # --- jobs ----------------------------------------------------------------------------------
 
 
-def fetch_job_create(*, provider: str, label: Label | None, refetch: bool, user: Any) -> FetchJob:
-    """Create a fetch job and queue it after commit; SourceError when it could not run."""
+def fetch_job_create(*, provider: str, label: Label | None, refetch: bool, user: Any, enqueue: bool = True) -> FetchJob:
+    """Create a fetch job and queue it after commit (unless ``enqueue`` is False: the caller
+    runs it, e.g. the management command); SourceError when it could not run."""
     if provider not in PROVIDERS:
         raise SourceError(_("Unknown provider."))
     if not provider_config(provider).configured:
@@ -124,7 +125,8 @@ def fetch_job_create(*, provider: str, label: Label | None, refetch: bool, user:
     job = FetchJob.objects.create(
         provider=provider, label=label, refetch=refetch, created_by=user if getattr(user, "pk", None) else None
     )
-    fetch_job_enqueue(job_id=job.id)
+    if enqueue:
+        fetch_job_enqueue(job_id=job.id)
     return job
 
 
@@ -209,25 +211,20 @@ def _step_locked(*, job_id: int, seconds: float, batch: int) -> StepResult:
             status=FetchJob.Status.RUNNING, started_at=now, heartbeat_at=now, phase="fetching"
         )
         job.refresh_from_db()
-    until = provider_paused_until(provider=job.provider)
-    if until is not None:
-        _finish(
-            job,
-            FetchJob.Status.PAUSED,
-            _pause_message(job, until, reason=provider_state_get(provider=job.provider).pause_reason),
-        )
+    if provider_paused_until(provider=job.provider) is not None:
+        _finish(job, FetchJob.Status.PAUSED, code="paused")
         return StepResult(more=False)
     try:
         client = client_for(job.provider)
     except AuthFailed as exc:
-        _finish(job, FetchJob.Status.FAILED, str(exc))
+        _finish(job, FetchJob.Status.FAILED, code="error", params={"error": str(exc)})
         return StepResult(more=False)
 
     remaining = fetch_job_remaining(job=job)
     left = remaining.count()
     FetchJob.objects.filter(pk=job.id).update(progress_total=job.progress_done + left, heartbeat_at=timezone.now())
     if left == 0:
-        _finish(job, FetchJob.Status.SUCCEEDED, "")
+        _finish(job, FetchJob.Status.SUCCEEDED)
         return StepResult(more=False)
 
     counts: dict[str, int] = dict(job.counts or {})
@@ -244,8 +241,8 @@ def _step_locked(*, job_id: int, seconds: float, batch: int) -> StepResult:
         if outcome.stop is not None:
             FetchJob.objects.filter(pk=job.id).update(counts=counts, touched_label_ids=sorted(touched))
             job.refresh_from_db()
-            status, message = outcome.stop
-            _finish(job, status, message)
+            status, code, error = outcome.stop
+            _finish(job, status, code=code, params={"error": error})
             return StepResult(more=False)
         done += 1
         FetchJob.objects.filter(pk=job.id).update(
@@ -256,7 +253,7 @@ def _step_locked(*, job_id: int, seconds: float, batch: int) -> StepResult:
     if fetch_job_remaining(job=job).exists():
         return StepResult(more=True)
     job.refresh_from_db()
-    _finish(job, FetchJob.Status.SUCCEEDED, "")
+    _finish(job, FetchJob.Status.SUCCEEDED)
     return StepResult(more=False)
 
 
@@ -264,7 +261,7 @@ def fetch_job_fail(*, job_id: int, error: BaseException) -> None:
     """End a job that broke on something unexpected (a bug, Redis down); the message is redacted."""
     job = FetchJob.objects.filter(pk=job_id).first()
     if job is not None and not job.finished:
-        _finish(job, FetchJob.Status.FAILED, f"{type(error).__name__}: {error}")
+        _finish(job, FetchJob.Status.FAILED, code="error", params={"error": f"{type(error).__name__}: {error}"})
 
 
 @dataclass
@@ -273,7 +270,7 @@ class _Outcome:
     keywords: int = 0
     evidence: int = 0
     touched: frozenset[int] = frozenset()
-    stop: tuple[str, str] | None = None
+    stop: tuple[str, str, str] | None = None  # (job status, message code, error)
 
 
 def _fetch_one(client: BaiduClient | GoogleVisionClient, provider: str, image: Image) -> _Outcome:
@@ -293,13 +290,10 @@ def _fetch_one(client: BaiduClient | GoogleVisionClient, provider: str, image: I
         until = next_quota_day(provider=provider)
         provider_pause(provider=provider, until=until, reason=str(exc))
         logger.warning("%s: daily limit reached (%s), paused until %s", provider, exc, until.isoformat())
-        return _Outcome(count="not_sent", stop=(FetchJob.Status.PAUSED, str(exc)))
+        return _Outcome(count="not_sent", stop=(FetchJob.Status.PAUSED, "paused", str(exc)))
     except AuthFailed as exc:
         logger.error("%s: credentials refused: %s", provider, exc)
-        return _Outcome(
-            count="not_sent",
-            stop=(FetchJob.Status.FAILED, _("The provider refused the credentials: %(error)s") % {"error": exc}),
-        )
+        return _Outcome(count="not_sent", stop=(FetchJob.Status.FAILED, "auth", str(exc)))
     except ImageRefused as exc:
         touched = image_answer_record(provider=provider, image_id=image.id, error=exc)
         logger.info("%s: image %s refused: %s", provider, image.id, exc)
@@ -367,31 +361,70 @@ def image_answer_record(
                 attempts=min(error.attempts, 32767),
             )
         RawResponse.objects.update_or_create(provider=provider, image_id=image_id, defaults=fields)
+        _keyword_stats_add(provider=provider, image_id=image_id, sign=-1)
         RawLabel.objects.filter(provider=provider, image_id=image_id).delete()
         if answer is not None:
             RawLabel.objects.bulk_create(
                 RawLabel(provider=provider, image_id=image_id, external_id=h.external_id, name=h.name, score=h.score)
                 for h in answer.hits
             )
+            _keyword_stats_add(provider=provider, image_id=image_id, sign=1)
         return evidence_rebuild(provider=provider, image_ids=[image_id])
 
 
-def _pause_message(job: FetchJob, until: datetime, *, reason: str) -> str:
-    return _(
-        "The provider's daily request limit is reached (%(reason)s): it is paused until %(until)s and "
-        "no more images are sent to it before then. Re-queue this job after that time to fetch the rest."
-    ) % {"reason": reason or _("daily limit"), "until": timezone.localtime(until).strftime("%Y-%m-%d %H:%M %Z")}
+def _keyword_stats_add(*, provider: str, image_id: int, sign: int) -> None:
+    """Count the image's stored keywords in (``sign`` 1) or out (-1) of the keyword stats."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO sources_keywordstat AS k (provider, external_id, name, images, score_sum)
+            SELECT provider, external_id, name, %(sign)s, %(sign)s * score
+            FROM sources_rawlabel WHERE provider = %(provider)s AND image_id = %(image)s
+            ON CONFLICT (provider, external_id) DO UPDATE
+            SET images = k.images + EXCLUDED.images, score_sum = k.score_sum + EXCLUDED.score_sum,
+                name = CASE WHEN %(sign)s > 0 THEN EXCLUDED.name ELSE k.name END
+            """,
+            {"provider": provider, "image": image_id, "sign": sign},
+        )
 
 
-def _finish(job: FetchJob, status: str, message: str) -> None:
-    """End the job; when it changed evidence, mark the source refreshed and ask for a re-rank."""
-    if status == FetchJob.Status.PAUSED:
-        until = provider_paused_until(provider=job.provider) or next_quota_day(provider=job.provider)
-        message = _pause_message(job, until, reason=message or provider_state_get(provider=job.provider).pause_reason)
+def keyword_stats_rebuild(*, provider: str) -> None:
+    """Recount the provider's keyword stats from the stored keywords (a repair; bulk loads)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM sources_keywordstat WHERE provider = %s", [provider])
+        cursor.execute(
+            "INSERT INTO sources_keywordstat (provider, external_id, name, images, score_sum) "
+            "SELECT provider, external_id, max(name), count(*), sum(score) FROM sources_rawlabel "
+            "WHERE provider = %s GROUP BY provider, external_id",
+            [provider],
+        )
+
+
+def _finish(job: FetchJob, status: str, *, code: str = "", params: dict[str, str] | None = None) -> None:
+    """End the job; when it changed evidence, mark the source refreshed and ask for a re-rank.
+
+    ``code`` (``paused``, ``auth``, ``error``) and ``params`` say why; pages render them in
+    the reader's language, ``message`` keeps them in English.
+    """
+    from annotator.sources.selectors import fetch_job_message
+
+    params = {name: redact(value) for name, value in (params or {}).items()}
+    if code == "paused":
+        state = provider_state_get(provider=job.provider)
+        until = state.paused_until or next_quota_day(provider=job.provider)
+        params = {"reason": redact(state.pause_reason), "until": until.isoformat()}
+    with translation.override("en"):
+        message = fetch_job_message(FetchJob(provider=job.provider, message_code=code, message_params=params))
     now = timezone.now()
     with transaction.atomic():
         moved = FetchJob.objects.filter(pk=job.id, status__in=[FetchJob.Status.QUEUED, FetchJob.Status.RUNNING]).update(
-            status=status, message=redact(message), finished_at=now, heartbeat_at=now, phase=""
+            status=status,
+            message=message,
+            message_code=code,
+            message_params=params,
+            finished_at=now,
+            heartbeat_at=now,
+            phase="",
         )
         if moved != 1:
             return

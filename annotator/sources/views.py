@@ -98,6 +98,7 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     context = {
         "job": job,
         "counts": count_rows(job),
+        "message": selectors.fetch_job_message(job),
         "requeueable": job.status in (FetchJob.Status.PAUSED, FetchJob.Status.FAILED) or stale,
         "is_admin": user_has_role(request.user, Role.ADMIN),
     }

@@ -4,9 +4,10 @@ Use from any test (the cleaning queue's end-to-end tile test too)::
 
     from tests.sources.support import fake_provider  # a pytest fixture: import it into the module
 
-    def test_tiles(fake_provider, settings, ...):
+    def test_tiles(fake_provider, ...):
         fake_provider.baidu_answers[sha(image_bytes)] = [("猫", 0.93, "动物-猫")]
-        ...  # create the mapping ("baidu", "猫") -> cat, run sources.services.fetch_job_step
+        ExternalLabelMapping.objects.create(source="baidu", external_id="猫", label=cat)
+        fetch_now("baidu")  # Evidence(source competitor/baidu, keyword "猫", score 0.93)
 
 ``point_settings_at(settings, fake)`` does the pointing by hand; ``worker_env(fake)`` gives
 the same as environment variables for a Celery worker process.
@@ -27,7 +28,7 @@ from annotator.dataset.models import Image
 from annotator.sources.clients.tokens import token_memory_clear
 from tests.sources.fakeprovider import FakeProvider, sha
 
-__all__ = ["FakeProvider", "fake_provider", "make_images", "point_settings_at", "sha", "worker_env"]
+__all__ = ["FakeProvider", "fake_provider", "fetch_now", "make_images", "point_settings_at", "sha", "worker_env"]
 
 #: Fast retries for tests: the clients still back off, just in milliseconds.
 FAST = {
@@ -83,6 +84,17 @@ def fake_provider(settings) -> Iterator[FakeProvider]:
     finally:
         fake.stop()
         sources_redis_clear()
+
+
+def fetch_now(provider: str, *, label=None, refetch: bool = False):
+    """Create a fetch job and run it to the end in this process (no worker); returns the job."""
+    from annotator.sources import services
+
+    job = services.fetch_job_create(provider=provider, label=label, refetch=refetch, user=None)
+    while services.fetch_job_step(job_id=job.id).more:
+        pass
+    job.refresh_from_db()
+    return job
 
 
 def jpeg_bytes(n: int, size: int = 24) -> bytes:

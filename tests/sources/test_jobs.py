@@ -157,7 +157,9 @@ def test_error_17_pauses_the_provider_until_the_next_day_and_the_job_says_so(pho
     with pytest.raises(services.SourceError, match="paused until"):
         new_job()
     assert services.fetch_job_requeue(job_id=job.id)
-    assert run(job).status == FetchJob.Status.PAUSED
+    job = run(job)
+    assert job.status == FetchJob.Status.PAUSED and job.message.count("paused until") == 1
+    assert "(17: Open api daily request limit reached)" in job.message
     assert fake_provider.total_calls(BAIDU) == 1
 
     # The next day (the pause lifted) the job is re-queued and fetches the rest.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.urls import reverse
 
@@ -165,16 +167,21 @@ def test_the_unmapped_report_page_for_a_qa_lead_and_mapping_from_it_as_an_admin(
     no_enqueue,
     django_assert_max_num_queries,
     django_capture_on_commit_callbacks,
+    settings,
+    tmp_path,
 ):
+    settings.MEDIA_ROOT = tmp_path / "media"  # where the thumbnails are cached
     url = reverse("sources:unmapped") + "?provider=baidu"
     with django_assert_max_num_queries(12):
         page = qa_client.get(url)
     html = page.content.decode()
     assert page.status_code == 200 and "宠物" in html and 'data-keyword="宠物"' in html
+    assert "80.0%" in html and "width:80%" in html  # 4 of the 5 answered images, drawn as a bar
     assert reverse("sources:image_thumb", args=[fetched["images"][3].id]) in html
     assert "Map to" not in html  # QA leads read; admins map
     thumb = qa_client.get(reverse("sources:image_thumb", args=[fetched["images"][3].id]))
     assert thumb.status_code == 200 and thumb["Content-Type"] == "image/jpeg"
+    assert len(list((tmp_path / "media" / "thumbnails" / "sources").rglob("*.jpg"))) == 1
     assert annotator_client.get(url).status_code == 403 and outsider_client.get(url).status_code == 403
 
     assert "Map to" in admin_client_.get(url).content.decode()
@@ -231,3 +238,23 @@ def test_the_mapping_page_lists_rows_with_their_images_and_removes_one(
     oi = ExternalLabelMapping.objects.create(source="openimages", external_id="/m/01yrx", label=fetched["cat"])
     admin_client_.post(reverse("sources:mapping_delete", args=[oi.id]))
     assert ExternalLabelMapping.objects.filter(pk=oi.id).exists()
+
+
+def test_keyword_stats_follow_every_stored_answer(fetched, fake_provider, qa_user):
+    from annotator.sources.models import KeywordStat
+
+    def stats() -> dict[str, tuple[int, float]]:
+        return {k.external_id: (k.images, round(k.score_sum, 3)) for k in KeywordStat.objects.filter(images__gt=0)}
+
+    assert stats()["宠物"] == (4, 3.0) and stats()["猫"] == (2, 1.28)
+    # A re-fetch with a new answer moves the counts; a rebuild from scratch agrees.
+    image0 = fetched["images"][0]
+    data0 = (Path(image0.storage_root) / image0.relative_path).read_bytes()
+    fake_provider.baidu_answers[sha(data0)] = [("猫", 0.5, "动物-猫")]
+    job = services.fetch_job_create(provider="baidu", label=None, refetch=True, user=None)
+    while services.fetch_job_step(job_id=job.id).more:
+        pass
+    after = stats()
+    assert after["宠物"] == (3, 2.3) and after["猫"] == (2, 0.85)
+    services.keyword_stats_rebuild(provider="baidu")
+    assert stats() == after

@@ -8,7 +8,7 @@ from django.urls import reverse
 from annotator.sources import services
 from annotator.sources.models import FetchJob
 from annotator.taxonomy.models import Label
-from tests.sources.support import make_images
+from tests.sources.support import fetch_now, make_images
 
 pytestmark = pytest.mark.django_db
 
@@ -53,9 +53,7 @@ def test_an_unknown_label_is_refused_by_name(fake_provider, admin_client_):
 
 def test_the_job_page_and_its_progress_api(fake_provider, tmp_path, qa_client, admin_client_, annotator_client):
     make_images(tmp_path / "p", 3)
-    job = services.fetch_job_create(provider="baidu", label=None, refetch=False, user=None)
-    while services.fetch_job_step(job_id=job.id).more:
-        pass
+    job = fetch_now("baidu")
     page = qa_client.get(reverse("sources:job_detail", args=[job.id])).content.decode()
     assert f'data-url="/sources/api/jobs/{job.id}/"' in page and 'data-testid="job-requeue"' not in page
     data = qa_client.get(reverse("sources:api_job", args=[job.id])).json()
@@ -66,7 +64,7 @@ def test_the_job_page_and_its_progress_api(fake_provider, tmp_path, qa_client, a
 
 
 def test_a_paused_job_is_requeued_by_an_admin_once_the_pause_ends(
-    fake_provider, tmp_path, admin_client_, no_enqueue, django_capture_on_commit_callbacks
+    fake_provider, tmp_path, admin_user, admin_client_, no_enqueue, django_capture_on_commit_callbacks
 ):
     from django.utils import timezone
 
@@ -81,6 +79,13 @@ def test_a_paused_job_is_requeued_by_an_admin_once_the_pause_ends(
 
     response = admin_client_.post(reverse("sources:job_requeue", args=[job.id]), follow=True)
     assert "still paused" in response.content.decode()
+    # The job says so in the reader's language too.
+    admin_user.profile.language = "zh-hans"
+    admin_user.profile.save()
+    chinese = admin_client_.get(reverse("sources:api_job", args=[job.id])).json()
+    assert "服务商的每日请求限额已用完（17: Open api daily request limit reached）：已暂停至" in chinese["message"]
+    admin_user.profile.language = "en"
+    admin_user.profile.save()
     ProviderState.objects.update(paused_until=timezone.now())
     with django_capture_on_commit_callbacks(execute=True):
         admin_client_.post(reverse("sources:job_requeue", args=[job.id]))
