@@ -184,3 +184,17 @@ def test_the_review_page_speaks_chinese_to_who_chose_it(world, queue, annotator_
     batch = json.loads(re.search(r'id="review-batch"[^>]*>(.*?)</script>', html, re.S).group(1))
     reasons = {reason for item in batch["items"] for reason in item["reasons"]}
     assert reasons and all(not reason.isascii() for reason in reasons)
+
+
+def test_guideline_shows_positive_and_negative_examples_to_annotators(world, queue, annotator_client):
+    from annotator.taxonomy.models import GuidelineExample
+
+    example = world.images[-1]
+    GuidelineExample.objects.create(label=queue, kind="positive", image=example, caption="a tabby")
+    GuidelineExample.objects.create(label=queue, kind="negative", image=world.images[-2], caption="a lynx")
+    ReviewItem.objects.filter(image__in=[example, world.images[-2]]).update(status=ItemStatus.CLOSED)
+    html = annotator_client.get(reverse("cleaning:review", args=["cat"])).content.decode()
+    assert "a tabby" in html and "a lynx" in html
+    assert "positive example" in html and "negative example" in html
+    # Not in the annotator's batch, yet readable: it is an example.
+    assert annotator_client.get(reverse("cleaning:image_original", args=[example.pk])).status_code == 200
