@@ -38,6 +38,7 @@ take CPU from both, so the figures are a lower bound of what the server does alo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -486,6 +487,43 @@ def db_checks(client_decisions: list[tuple[int, int | None]], started_at: Any) -
     return {"twice_db": twice, "lost": len(ids) - found, "without_id": len(client_decisions) - len(ids), "in_db": in_db}
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (0 when it is gone or /proc is not there)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(server_pid: int, base: str) -> dict[int, float]:
+    """CPU seconds so far of the server's processes and of the PostgreSQL backends serving it."""
+    pids = [server_pid]
+    with contextlib.suppress(OSError):
+        pids += [int(p) for p in Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()]
+    with admin_connect(base) as conn:
+        backends = [row[0] for row in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [SCRATCH_DB])]
+    # PostgreSQL backends under negative ids, to tell the two apart
+    return {**{pid: process_cpu_seconds(pid) for pid in pids}, **{-pid: process_cpu_seconds(pid) for pid in backends}}
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> tuple[float, float]:
+    """(server processes, PostgreSQL backends) CPU seconds between the two snapshots."""
+    used = {pid: seconds - before.get(pid, 0.0) for pid, seconds in after.items()}
+    return sum(v for pid, v in used.items() if pid > 0), sum(v for pid, v in used.items() if pid < 0)
+
+
+def machine_load() -> str:
+    """Load average and CPU pressure (share of time some task waited for a CPU): context for the figures."""
+    parts = [f"load average {os.getloadavg()[0]:.1f}"]
+    try:
+        some = Path("/proc/pressure/cpu").read_text().split("\n")[0]
+        parts.append("CPU pressure " + some.split()[2].replace("avg60=", "") + " % over the last minute")
+    except (OSError, IndexError):
+        pass
+    return ", ".join(parts)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=1_000_000)
@@ -587,12 +625,18 @@ def main(argv: list[str] | None = None) -> int:
         threads = [threading.Thread(target=run, args=(a,), daemon=True) for a in annotators]
         for t in threads:
             t.start()
+        cpu_before = server_cpu(server.pid, base)
+        client_before = time.process_time()
         deadline_box.append(time.monotonic() + args.seconds)
         t_run = time.monotonic()
         barrier.wait()
+        time.sleep(min(args.seconds / 2, 30))
+        load_during = machine_load()
         for t in threads:
             t.join(args.seconds + 120)
         elapsed = time.monotonic() - t_run
+        cpu_after = server_cpu(server.pid, base)
+        client_cpu = time.process_time() - client_before
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -616,6 +660,7 @@ def main(argv: list[str] | None = None) -> int:
     q50, q95 = percentile(queue_ms, 50), percentile(queue_ms, 95)
     d50, d95 = percentile(decision_ms, 50), percentile(decision_ms, 95)
     print()
+    print(f"machine during the run: {load_during}")
     print(
         f"{args.annotators} annotators on {len(busy)} labels for {elapsed:.0f} s "
         f"(setup {time.perf_counter() - started - elapsed:.0f} s)"
@@ -633,6 +678,19 @@ def main(argv: list[str] | None = None) -> int:
         f"~{LABEL_STUDIO_DECISIONS_PER_S:.0f}/s (wanted >= {WANTED_FACTOR:.0f}x = "
         f"{WANTED_FACTOR * LABEL_STUDIO_DECISIONS_PER_S:.0f}/s)"
     )
+    # CPU actually spent per decision (server, PostgreSQL backends and clients; lease and submit calls
+    # included): unlike latency under a shared machine's load, this travels between machines.
+    django_seconds, postgres_seconds = cpu_used(cpu_before, cpu_after)
+    if decided:
+        per_decision = 1000.0 * (django_seconds + postgres_seconds) / len(decided)
+        cores = os.cpu_count() or 1
+        print(
+            f"CPU per decision (with its share of lease/submit calls): {per_decision:.1f} ms "
+            f"= {1000.0 * django_seconds / len(decided):.1f} ms web server (Python) "
+            f"+ {1000.0 * postgres_seconds / len(decided):.1f} ms PostgreSQL; "
+            f"{1000.0 * client_cpu / len(decided):.1f} ms simulated clients; {cores} cores wholly for the server "
+            f"would sustain ~{1000.0 * cores / per_decision:.0f} decisions/s"
+        )
     print(
         f"items leased twice: {twice_clients} (clients' batches), "
         f"{checks['twice_db']} (database: decided by two people)"

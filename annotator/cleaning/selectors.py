@@ -6,7 +6,8 @@ Getters (one per object, the permission check inside):
 - ``lease_get_for_user(*, user, lease_id) -> Lease``: the lease's own holder only;
 - ``review_item_get_for_user(*, user, item_id) -> ReviewItem``: the holder of its lease, QA leads, admins;
 - ``image_get_for_user(*, user, image_id) -> Image``: an annotator while the image is in one of
-  their batches (or they decided one of its items); QA leads and admins always.
+  their batches, when they decided one of its items, or when it is a guideline example; QA
+  leads and admins always.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from annotator.cleaning.models import Decision, ItemStatus, Lease, ReviewItem, V
 from annotator.cleaning.ranking import Reason
 from annotator.dataset.models import Evidence, EvidenceSource, Image, ImageLabel, LabelHistory
 from annotator.dataset.selectors import evidence_source_current_model
-from annotator.taxonomy.models import Label
+from annotator.taxonomy.models import GuidelineExample, Label
 
 #: Items per page of a queue's read view (QA leads, admins).
 QUEUE_READ_PAGE_SIZE = 100
@@ -73,10 +74,14 @@ def image_get_for_user(*, user: Any, image_id: int) -> Image:
         raise Http404("no such image")
     if _is_staff(user):
         return image
-    holds = ReviewItem.objects.filter(image_id=image_id, leased_by=user).exists()
-    if not holds and not Decision.objects.filter(item__image_id=image_id, user=user).exists():
-        raise PermissionDenied
-    return image
+    if ReviewItem.objects.filter(image_id=image_id, leased_by=user).exists():
+        return image
+    if Decision.objects.filter(item__image_id=image_id, user=user).exists():
+        return image
+    # Guideline examples are shown to everyone who reviews.
+    if GuidelineExample.objects.filter(image_id=image_id).exists():
+        return image
+    raise PermissionDenied
 
 
 # --- the queue list -------------------------------------------------------------------------

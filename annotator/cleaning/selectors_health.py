@@ -20,6 +20,9 @@ The figures (docs/cleaning.md, "Label health"):
   counts AP as 0.5 and ``data need = min(1, ENOUGH / positives)`` — below the "enough data"
   count every error counts fully, above it less and less. Highest first: where an hour of
   cleaning fixes the most errors the model still suffers from.
+- Positives, verified, queue and expected errors are aggregates over millions of rows: they are
+  counted at most once a minute (``label_aggregates``, cached AGGREGATES_TTL seconds) for the health
+  page and every annotator's home alike; the page says when they were counted.
 - **enough data**: positives ≥ ``settings.CLEANING_ENOUGH_DATA_COUNT``; such a label's queue is
   not offered to annotators unless an admin opened it (``label_queue_opened_ids``).
 """
@@ -27,11 +30,14 @@ The figures (docs/cleaning.md, "Label health"):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Q, Sum
+from django.utils import timezone
 
 from annotator.accounts.access import STAFF_ROLES
 from annotator.accounts.roles import user_has_role
@@ -56,6 +62,41 @@ def label_has_enough_data(positives: int) -> bool:
 def label_queue_opened_ids() -> set[int]:
     """Labels whose queue an admin opened although they have enough data."""
     return set(LabelQueue.objects.filter(opened=True).values_list("label_id", flat=True))
+
+
+#: Seconds the per-label aggregates over the big tables may be old (they take seconds at 1M images).
+AGGREGATES_TTL = 60
+AGGREGATES_KEY = "cleaning:health:label-aggregates"
+
+
+def label_aggregates(*, fresh: bool = False) -> tuple[dict[int, dict[str, float]], datetime]:
+    """Per label id: positives, verified, open, decided, expected (errors); and when they were counted.
+
+    Two aggregate queries over the truth and the queues (each a scan of millions of rows at 1M
+    images), shared by the health page and every annotator's home and cached AGGREGATES_TTL seconds.
+    """
+    cached = None if fresh else cache.get(AGGREGATES_KEY)
+    if cached is not None:
+        return cached
+    rows: dict[int, dict[str, float]] = {}
+    truth = ImageLabel.objects.values("label_id").annotate(
+        positives=Count("id", filter=Q(state=LabelState.POSITIVE)),
+        verified=Count("id", filter=Q(source__in=[str(s) for s in PERSON_SOURCES])),
+    )
+    for row in truth:
+        rows.setdefault(row["label_id"], {}).update(positives=row["positives"], verified=row["verified"])
+    queue = ReviewItem.objects.values("label_id").annotate(
+        open=Count("id", filter=Q(status=ItemStatus.OPEN)),
+        decided=Count("id", filter=~Q(status__in=[ItemStatus.OPEN, ItemStatus.CLOSED])),
+        expected=Sum("priority", filter=Q(status=ItemStatus.OPEN)),
+    )
+    for row in queue:
+        rows.setdefault(row["label_id"], {}).update(
+            open=row["open"], decided=row["decided"], expected=float(row["expected"] or 0.0)
+        )
+    result = (rows, timezone.now())
+    cache.set(AGGREGATES_KEY, result, AGGREGATES_TTL)
+    return result
 
 
 def label_audit_error_rates() -> dict[int, tuple[int, float]]:
@@ -99,23 +140,13 @@ class LabelHealth:
 
 
 def label_health_rows() -> list[LabelHealth]:
-    """One row per active label, highest priority first (a fixed number of queries)."""
+    """One row per active label, highest priority first (a fixed number of queries).
+
+    Counts over the truth and the queues come from ``label_aggregates`` (up to a minute old);
+    decisions, AP, audits and the opened flags are read fresh.
+    """
     labels = list(Label.objects.filter(is_active=True).order_by("key"))
-    truth = {
-        row["label_id"]: row
-        for row in ImageLabel.objects.values("label_id").annotate(
-            positives=Count("id", filter=Q(state=LabelState.POSITIVE)),
-            verified=Count("id", filter=Q(source__in=[str(s) for s in PERSON_SOURCES])),
-        )
-    }
-    queue = {
-        row["label_id"]: row
-        for row in ReviewItem.objects.values("label_id").annotate(
-            open=Count("id", filter=Q(status=ItemStatus.OPEN)),
-            decided=Count("id", filter=~Q(status__in=[ItemStatus.OPEN, ItemStatus.CLOSED])),
-            expected=Sum("priority", filter=Q(status=ItemStatus.OPEN)),
-        )
-    }
+    aggregates, _counted_at = label_aggregates()
     decisions = {
         row["item__label_id"]: row
         for row in Decision.objects.filter(kind=Decision.Kind.FIRST, undone_at__isnull=True)
@@ -135,7 +166,8 @@ def label_health_rows() -> list[LabelHealth]:
     opened = label_queue_opened_ids()
     rows = []
     for label in labels:
-        t, q, d = truth.get(label.id, {}), queue.get(label.id, {}), decisions.get(label.id, {})
+        t = q = aggregates.get(label.id, {})
+        d = decisions.get(label.id, {})
         positives = int(t.get("positives", 0))
         audited, audit_rate = audits.get(label.id, (0, None))
         rows.append(

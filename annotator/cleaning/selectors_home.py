@@ -1,9 +1,9 @@
 """The annotator's home: my queues, what I did today and how fast, my audited accuracy.
 
 A fixed number of queries. The per-label counts (open items, positives) are aggregates over
-millions of rows, shared by every annotator and needed only roughly here, so they are cached
-for ``QUEUE_COUNTS_TTL`` seconds; today's own decisions are read fresh through the
-(user, created_at) index.
+millions of rows, shared by every annotator and the health page and needed only roughly here, so
+they are cached for a minute (``selectors_health.label_aggregates``); today's own decisions are
+read fresh through the (user, created_at) index.
 """
 
 from __future__ import annotations
@@ -12,18 +12,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.cache import cache
-from django.db.models import Count
 from django.utils import timezone
 
-from annotator.cleaning.models import Decision, ItemStatus, ReviewItem
-from annotator.cleaning.selectors_health import label_has_enough_data, label_queue_opened_ids
-from annotator.dataset.models import ImageLabel, LabelState
+from annotator.cleaning.models import Decision
+from annotator.cleaning.selectors_health import (
+    AGGREGATES_KEY,
+    label_aggregates,
+    label_has_enough_data,
+    label_queue_opened_ids,
+)
 from annotator.taxonomy.models import Label
 
-#: Seconds the per-label counts of the queue list may be old.
-QUEUE_COUNTS_TTL = 60
-QUEUE_COUNTS_KEY = "cleaning:home:label-counts"
+#: The per-label counts are shared with the health page and cached there (a minute).
+QUEUE_COUNTS_KEY = AGGREGATES_KEY
 #: A gap between two decisions longer than this is a break, not work: speed counts working time.
 IDLE_GAP = timedelta(minutes=5)
 
@@ -50,19 +51,9 @@ class MyDay:
 
 
 def label_counts() -> dict[int, tuple[int, int]]:
-    """Label id → (open queue items, positives), cached for QUEUE_COUNTS_TTL seconds."""
-    cached = cache.get(QUEUE_COUNTS_KEY)
-    if cached is not None:
-        return {int(k): (v[0], v[1]) for k, v in cached.items()}
-    counts: dict[int, list[int]] = {}
-    open_rows = ReviewItem.objects.filter(status=ItemStatus.OPEN).values("label_id").annotate(n=Count("id"))
-    for row in open_rows:
-        counts.setdefault(row["label_id"], [0, 0])[0] = row["n"]
-    positive_rows = ImageLabel.objects.filter(state=LabelState.POSITIVE).values("label_id").annotate(n=Count("id"))
-    for row in positive_rows:
-        counts.setdefault(row["label_id"], [0, 0])[1] = row["n"]
-    cache.set(QUEUE_COUNTS_KEY, counts, QUEUE_COUNTS_TTL)
-    return {k: (v[0], v[1]) for k, v in counts.items()}
+    """Label id → (open queue items, positives), at most a minute old (``label_aggregates``)."""
+    aggregates, _counted_at = label_aggregates()
+    return {label_id: (int(row.get("open", 0)), int(row.get("positives", 0))) for label_id, row in aggregates.items()}
 
 
 def queues_offered() -> list[MyQueue]:

@@ -44,7 +44,9 @@ def review(request: HttpRequest, key: str) -> HttpResponse:
             "batch": lease_payload(lease=lease, user=request.user),
             "guideline_html": label_guideline_html(label),
             "examples": [
-                {"kind": kind, "caption": caption, "upload": upload} for kind, caption, _hash, upload in examples
+                {"kind": kind, "caption": caption, "upload": upload}
+                for kind, caption, _hash, upload in examples
+                if upload  # dataset images come below, through the access-checked original view
             ],
             "example_images": list(
                 label.examples.filter(image__isnull=False).values_list("kind", "caption", "image_id")

@@ -7,7 +7,6 @@ attributes) and follows the thumbnail job's progress for admins.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -17,8 +16,7 @@ from annotator.accounts.access import STAFF_ROLES, role_required
 from annotator.accounts.roles import Role, user_has_role
 from annotator.cleaning.queue_settings import label_queue_open_set
 from annotator.cleaning.selectors import label_get_for_user
-from annotator.cleaning.selectors_health import enough_data_count, label_health_for_user
-from annotator.cleaning.selectors_home import QUEUE_COUNTS_KEY
+from annotator.cleaning.selectors_health import enough_data_count, label_aggregates, label_health_for_user
 from annotator.cleaning.thumbnails import thumbnails_progress
 
 
@@ -29,6 +27,7 @@ def health(request: HttpRequest) -> HttpResponse:
     context = {
         "rows": rows,
         "enough_data": enough_data_count(),
+        "counted_at": label_aggregates()[1],
         "totals": {
             "labels": len(rows),
             "queue_open": sum(row.queue_open for row in rows),
@@ -47,7 +46,6 @@ def label_queue_open(request: HttpRequest, key: str) -> HttpResponse:
     label = label_get_for_user(user=request.user, key=key)
     opened = request.POST.get("opened") == "1"
     label_queue_open_set(user=request.user, label=label, opened=opened)
-    cache.delete(QUEUE_COUNTS_KEY)
     if opened:
         messages.success(request, _("The queue of “%(label)s” is offered to annotators.") % {"label": label.name_en})
     else:

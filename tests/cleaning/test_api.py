@@ -184,3 +184,35 @@ def test_the_review_page_speaks_chinese_to_who_chose_it(world, queue, annotator_
     batch = json.loads(re.search(r'id="review-batch"[^>]*>(.*?)</script>', html, re.S).group(1))
     reasons = {reason for item in batch["items"] for reason in item["reasons"]}
     assert reasons and all(not reason.isascii() for reason in reasons)
+
+
+def test_guideline_shows_positive_and_negative_examples_to_annotators(world, queue, annotator_client):
+    from annotator.taxonomy.models import GuidelineExample
+
+    example = world.images[-1]
+    GuidelineExample.objects.create(label=queue, kind="positive", image=example, caption="a tabby")
+    GuidelineExample.objects.create(label=queue, kind="negative", image=world.images[-2], caption="a lynx")
+    ReviewItem.objects.filter(image__in=[example, world.images[-2]]).update(status=ItemStatus.CLOSED)
+    html = annotator_client.get(reverse("cleaning:review", args=["cat"])).content.decode()
+    assert "a tabby" in html and "a lynx" in html
+    assert "positive example" in html and "negative example" in html
+    # Not in the annotator's batch, yet readable: it is an example.
+    assert annotator_client.get(reverse("cleaning:image_original", args=[example.pk])).status_code == 200
+
+
+def test_an_excluded_pair_is_flagged_back_in_the_answer(world, annotator_client):
+    image = world.images[0]
+    truth(image, world.label("indoor"), 1)
+    evidence(image, world.label("outdoor"), world.competitor, 0.8, keyword="户外")
+    queues_rerank()
+    tile = _take(annotator_client, "outdoor")["items"][0]
+    response = annotator_client.post(
+        reverse("cleaning:api_decision_record", args=[tile["id"]]),
+        {"verdict": "present"},
+        content_type="application/json",
+    )
+    assert response.status_code == 201
+    assert response.json()["conflicts"] == ["indoor"]
+    # Recorded and flagged, nothing else changed: both stay positive for a person to sort out.
+    states = dict(ImageLabel.objects.filter(image=image).values_list("label__key", "state"))
+    assert states["indoor"] == 1 and states["outdoor"] == 1

@@ -27,6 +27,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from annotator.accounts.roles import Role, user_has_role
@@ -153,21 +154,32 @@ def decision_record(
     ``lease_check`` is False: image_label_add checks access its own way).
     """
     verdict = int(Verdict(verdict))
-    item = ReviewItem.objects.select_for_update().get(pk=item.pk)
-    if lease_check and item.leased_by_id != user.pk and not _may_decide_any(user):
-        raise PermissionDenied("this item is not leased to you")
-    standing = (
-        item.decisions.select_related("item")
-        .filter(undone_at__isnull=True)
+    # One round trip: the item, locked, with the decision that stands on it and the dataset's
+    # current state (a decision is on the annotator's critical path).
+    standing_q = (
+        Decision.objects.filter(item=OuterRef("pk"), undone_at__isnull=True)
         .exclude(kind=Decision.Kind.SECOND_OPINION)
         .order_by("-id")
-        .first()
     )
+    state_q = ImageLabel.objects.filter(image_id=OuterRef("image_id"), label_id=OuterRef("label_id")).values("state")
+    item = (
+        ReviewItem.objects.select_for_update()
+        .annotate(
+            standing_id=Subquery(standing_q.values("id")[:1]),
+            standing_user_id=Subquery(standing_q.values("user_id")[:1]),
+            standing_verdict=Subquery(standing_q.values("verdict")[:1]),
+            state_now=Subquery(state_q[:1]),
+        )
+        .get(pk=item.pk)
+    )
+    if lease_check and item.leased_by_id != user.pk and not _may_decide_any(user):
+        raise PermissionDenied("this item is not leased to you")
+    standing_id: int | None = item.standing_id  # type: ignore[attr-defined]
+    now_state: int | None = item.state_now  # type: ignore[attr-defined]
     graph = graph or taxonomy_graph_one_query()
-    now_state = _state_of(item.image_id, item.label_id)
     time_spent_ms = max(0, min(int(time_spent_ms), 3_600_000))
-    if standing is not None and standing.user_id != user.pk:
-        agrees = standing.verdict == verdict
+    if standing_id is not None and item.standing_user_id != user.pk:  # type: ignore[attr-defined]
+        agrees = item.standing_verdict == verdict  # type: ignore[attr-defined]
         decision = Decision.objects.create(
             item=item,
             user=user,
@@ -183,8 +195,8 @@ def decision_record(
             ReviewItem.objects.filter(pk=item.pk).update(status=ItemStatus.CONFLICT)
         return decision
     kind = Decision.Kind.FIRST
-    if standing is not None:  # the same person changes their mind: their earlier change goes first
-        _revert(user=user, decision=standing)
+    if standing_id is not None:  # the same person changes their mind: their earlier change goes first
+        _revert(user=user, decision=Decision.objects.select_related("item").get(pk=standing_id))
         kind = Decision.Kind.CHANGE
         now_state = _state_of(item.image_id, item.label_id)
     decision = Decision.objects.create(
