@@ -84,7 +84,7 @@ def _parse_custom_yaml(text: str) -> dict[str, Any]:
 
 
 def training_config_resolve(request: JobRequest) -> dict[str, Any]:
-    """The full training config for ``request``: defaults, recipe, custom YAML, then backbone / epochs.
+    """The full training config for ``request``: defaults, recipe, the form's backbone / epochs, then custom YAML.
 
     Checked by ``training.config`` exactly as a run would check it; raises JobInputError naming
     the key (and the layer it came from) when anything is wrong.
@@ -98,8 +98,6 @@ def training_config_resolve(request: JobRequest) -> dict[str, Any]:
     if request.recipe == "custom" and not custom:
         raise JobInputError("the custom recipe needs its YAML settings", field="custom_yaml")
     layers: list[tuple[str, dict[str, Any]]] = [(f"recipe {request.recipe}", RECIPE_CHANGES[request.recipe])]
-    if custom:
-        layers.append(("custom YAML", custom))
     form: dict[str, Any] = {}
     if request.backbone:
         form["backbone"] = request.backbone
@@ -109,6 +107,8 @@ def training_config_resolve(request: JobRequest) -> dict[str, Any]:
         form["epochs"] = request.epochs
     if form:
         layers.append(("the form", form))
+    if custom:
+        layers.append(("custom YAML", custom))  # the most specific input wins
     try:
         config = build_config(read_yaml_mapping(DEFAULTS_PATH), layers)
     except ConfigError as exc:

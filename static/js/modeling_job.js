@@ -64,7 +64,8 @@
     set("device", job.device);
     var note = field("cpu-note");
     if (note) {
-      note.hidden = job.device !== "cpu";
+      // Only when the worker chose the CPU for lack of a GPU, not when the configuration asked for it.
+      note.hidden = job.device !== "cpu" || note.dataset.requested === "cpu";
     }
     var log = field("log_tail");
     if (log && log.textContent !== job.log_tail) {

@@ -11,8 +11,8 @@ import redis
 
 from tests.modeling.support import demo_dataset, snapshot_make
 
-#: Redis database of the modeling tests' broker (the brief's 14 and 15 only).
-TEST_BROKER_DB = 15
+#: Redis database of the modeling tests: the broker of this process and of their workers (one test at a time).
+TEST_BROKER_DB = 14
 
 
 def redis_url_for(db: int) -> str:
