@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import current_app, shared_task
 from django.db import InterfaceError, OperationalError, transaction
 
 from annotator.dataset.ingest import ImportFailed, import_job_execute
@@ -37,6 +37,21 @@ def import_job_run(job_id: int) -> None:
     except ImportFailed as exc:
         # The job row already says failed and why; the input will not get better on retry.
         logger.info("import job %s failed: %s", job_id, exc)
+        return
+    queues_rerank_request()
+
+
+#: The cleaning app's task that rebuilds every queue from the current truth and evidence.
+QUEUES_RERANK_TASK = "annotator.cleaning.tasks.queues_rerank"
+
+
+def queues_rerank_request() -> None:
+    """Ask a worker to rebuild the cleaning queues once the current transaction commits.
+
+    Sent by name: the dataset app does not import the cleaning app. The rerank is idempotent,
+    so an import re-run (which changes nothing) costs one cheap pass.
+    """
+    transaction.on_commit(lambda: current_app.send_task(QUEUES_RERANK_TASK))
 
 
 def import_job_enqueue(*, job_id: int) -> None:

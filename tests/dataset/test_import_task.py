@@ -34,6 +34,14 @@ def folder_job(tmp_path: Path) -> ImportJob:
     return ImportJob.objects.create(kind=ImportJob.Kind.FOLDER, params={"folder": str(folder), "label": "cat"})
 
 
+@pytest.fixture(autouse=True)
+def sent_by_name(monkeypatch) -> list[str]:
+    """Task names sent to the broker by name (nothing is sent anywhere)."""
+    names: list[str] = []
+    monkeypatch.setattr(tasks.current_app, "send_task", lambda name, *args, **kwargs: names.append(name))
+    return names
+
+
 @pytest.fixture
 def queued(monkeypatch) -> list[int]:
     """Job ids handed to the broker (nothing is sent anywhere)."""
@@ -114,3 +122,18 @@ def test_task_is_late_acked_and_takes_an_id():
     assert import_job_run.name == "annotator.dataset.tasks.import_job_run"
     assert import_job_run.acks_late is True
     assert import_job_run.reject_on_worker_lost is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_succeeded_import_asks_for_the_queues_to_be_rebuilt(folder_job, sent_by_name):
+    import_job_run(folder_job.id)
+    assert sent_by_name == ["annotator.cleaning.tasks.queues_rerank"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_import_leaves_the_queues_alone(tmp_path, sent_by_name):
+    job = ImportJob.objects.create(kind=ImportJob.Kind.FOLDER, params={"folder": str(tmp_path / "none"), "label": "x"})
+    import_job_run(job.id)
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.FAILED
+    assert sent_by_name == []

@@ -9,7 +9,8 @@ code as a real import:
    images there);
 2. ``taxonomy_load`` loads the taxonomy (idempotent);
 3. a CSV ``ImportJob`` run by ``import_job_execute`` imports ``labels.csv`` (all or nothing);
-4. ``splits_assign`` gives every image its train / val split.
+4. ``splits_assign`` gives every image its train / val split;
+5. ``queues_rerank`` builds the cleaning queues (one per label).
 
 The succeeded demo ImportJob is the marker that the demo is in this database: a second
 call changes nothing. A database that already holds other images is left alone.
@@ -90,6 +91,7 @@ def demo_generate(*, out: Path, images: int, seed: int = DEMO_SEED, say: Say = _
 
 def demo_load(*, images: int, out: Path | None = None, say: Say = _say_nothing) -> DemoResult:
     """Load the demo data set into an empty database once; see the module docstring."""
+    from annotator.cleaning.services import queues_rerank
     from annotator.dataset.ingest import import_job_execute
     from annotator.dataset.models import Image, ImportJob
     from annotator.dataset.splits import splits_assign
@@ -134,5 +136,8 @@ def demo_load(*, images: int, out: Path | None = None, say: Say = _say_nothing) 
         raise DemoError(f"importing {out / 'labels.csv'} ended {job.status}: {job.error}")
 
     splits_assign(seed=SPLIT_SEED)
+    # The cleaning queues, so annotators find work on the first page they open.
+    totals = queues_rerank()
+    say(f"cleaning queues: {totals['created']} items in {totals['labels']} queues")
     count = Image.objects.count()
     return DemoResult("loaded", f"{count} images, taxonomy and noisy labels loaded from {out}", images=count)
