@@ -91,6 +91,7 @@ def demo_generate(*, out: Path, images: int, seed: int = DEMO_SEED, say: Say = _
 
 def demo_load(*, images: int, out: Path | None = None, say: Say = _say_nothing) -> DemoResult:
     """Load the demo data set into an empty database once; see the module docstring."""
+    from annotator.cleaning.models import ReviewItem
     from annotator.cleaning.services import queues_rerank
     from annotator.dataset.ingest import import_job_execute
     from annotator.dataset.models import Image, ImportJob
@@ -101,6 +102,8 @@ def demo_load(*, images: int, out: Path | None = None, say: Say = _say_nothing) 
     if existing is not None:
         if Image.objects.filter(split="").exists():  # an earlier load stopped before the split
             splits_assign(seed=SPLIT_SEED)
+        if not ReviewItem.objects.exists():  # ... or before the queues were built
+            queues_rerank()
         return DemoResult("present", f"the demo data is already loaded (import #{existing.pk})")
     if Image.objects.exists():
         return DemoResult("skipped", "the database already holds images; the demo data is not loaded into it")
