@@ -3,77 +3,27 @@ against the test database; sending it twice changes nothing the second time."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-import redis
-from django.conf import settings
 
 from annotator import celery_app
 from annotator.cleaning.models import ReviewItem
 from annotator.cleaning.ranking import Reason
 from tests.cleaning.support import evidence, truth, world_make
-from tests.dataset.test_import_progress_browser import broker, database_url_of_the_tests
+from tests.worker import celery_worker
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-REPO = Path(__file__).resolve().parent.parent.parent
-# The worker's own Redis database (flushed at start): no other test or developer queue is touched.
 WORKER_REDIS_DB = 11
-WORKER_START_TIMEOUT = 60
 TASK = "annotator.cleaning.tasks.queues_rerank"
-
-
-def worker_redis_url() -> str:
-    parts = urlsplit(settings.REDIS_URL)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{WORKER_REDIS_DB}", parts.query, parts.fragment))
 
 
 @pytest.fixture
 def rerank_worker(transactional_db, tmp_path: Path) -> Iterator[str]:
-    url = worker_redis_url()
-    redis.Redis.from_url(url).flushdb()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url_of_the_tests(),
-        "REDIS_URL": url,
-        "CELERY_BROKER_URL": url,
-        "CELERY_RESULT_BACKEND": url,
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-        "DEBUG": "1",
-        "SECRET_KEY": settings.SECRET_KEY,
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("SECRET_KEY_FILE", None)
-    log = tmp_path / "worker.log"
-    command = [
-        sys.executable, "-m", "celery", "-A", "annotator", "worker", "-Q", "celery", "--pool=solo",
-        "--concurrency=1", "-l", "info", "--without-mingle", "--without-gossip",
-        "-n", f"rerank-test-{os.getpid()}@%h",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + WORKER_START_TIMEOUT
-        while " ready." not in log.read_text(errors="replace"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the Celery worker did not start:\n{log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.2)
-        with broker(url):
-            yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    with celery_worker(redis_db=WORKER_REDIS_DB, log=tmp_path / "worker.log", name="rerank-test") as url:
+        yield url
 
 
 def _run(kwargs: dict) -> dict:

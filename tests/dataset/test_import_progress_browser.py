@@ -10,126 +10,38 @@ and must learn the outcome by polling.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 import pytest
-import redis
-from django.conf import settings
-from django.db import connection
 from django.urls import reverse
 from PIL import Image as PILImage
 
-from annotator import celery_app
 from annotator.dataset.importing.jobs import IMPORT_LOCK_KEY
 from annotator.dataset.models import Image, ImageLabel, ImportJob
 from annotator.taxonomy.models import Label
 from tests.conftest import PASSWORD
+from tests.worker import celery_worker, database_url_of_the_tests
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-REPO = Path(__file__).resolve().parent.parent.parent
 IMAGES = 200
 # The worker's own Redis database (flushed at start): no other test or developer queue is touched.
 WORKER_REDIS_DB = 9
-WORKER_START_TIMEOUT = 60
-
-
-def database_url_of_the_tests() -> str:
-    """The test database (pytest-django's, where live_server's rows are) as a DATABASE_URL."""
-    db = connection.settings_dict
-    auth = quote(db["USER"] or "", safe="") + (f":{quote(str(db['PASSWORD']), safe='')}" if db["PASSWORD"] else "")
-    return f"postgresql://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{quote(db['NAME'], safe='')}"
-
-
-def worker_redis_url() -> str:
-    parts = urlsplit(settings.REDIS_URL)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{WORKER_REDIS_DB}", parts.query, parts.fragment))
-
-
-@contextmanager
-def broker(url: str) -> Iterator[None]:
-    """Send this process's tasks (the live server's on_commit enqueue) to ``url`` for a while."""
-    conf = celery_app.conf
-    saved = conf.broker_url
-
-    def reconnect() -> None:
-        # The producer pools are bound to the broker they were first made for.
-        celery_app._pool = None
-        celery_app.amqp._producer_pool = None
-
-    conf.broker_url = url
-    reconnect()
-    try:
-        yield
-    finally:
-        conf.broker_url = saved
-        reconnect()
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def celery_worker_process(transactional_db, tmp_path: Path) -> Iterator[str]:
     """A real worker on the ``celery`` queue, solo pool, reading the test database."""
-    url = worker_redis_url()
-    redis.Redis.from_url(url).flushdb()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url_of_the_tests(),
-        "REDIS_URL": url,
-        "CELERY_BROKER_URL": url,
-        "CELERY_RESULT_BACKEND": url,
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-        "DEBUG": "1",
-        "SECRET_KEY": settings.SECRET_KEY,
-        "LABELLOOP_IMAGE_ROOTS": str(tmp_path),
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("SECRET_KEY_FILE", None)
-    log = tmp_path / "worker.log"
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "annotator",
-        "worker",
-        "-Q",
-        "celery",
-        "--pool=solo",
-        "--concurrency=1",
-        "-l",
-        "info",
-        # Alone on its Redis database: no need to meet other workers (saves seconds at start).
-        "--without-mingle",
-        "--without-gossip",
-        "-n",
-        f"import-progress-test-{os.getpid()}@%h",
-    ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + WORKER_START_TIMEOUT
-        while " ready." not in log.read_text(errors="replace"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the Celery worker did not start:\n{log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.2)
-        with broker(url):
-            yield process
-    finally:
-        process.terminate()  # warm shutdown: a running task is finished first
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    with celery_worker(
+        redis_db=WORKER_REDIS_DB,
+        log=tmp_path / "worker.log",
+        name="import-progress-test",
+        extra_env={"LABELLOOP_IMAGE_ROOTS": str(tmp_path)},
+    ) as url:
+        yield url
 
 
 @pytest.fixture

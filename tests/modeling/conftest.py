@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -13,13 +12,6 @@ from tests.modeling.support import demo_dataset, snapshot_make
 
 #: Redis database of the modeling tests: the broker of this process and of their workers (one test at a time).
 TEST_BROKER_DB = 14
-
-
-def redis_url_for(db: int) -> str:
-    from django.conf import settings
-
-    parts = urlsplit(settings.REDIS_URL)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
 
 
 @pytest.fixture
@@ -32,7 +24,7 @@ def runs_root(settings, tmp_path: Path) -> Path:
 @pytest.fixture
 def test_broker() -> Iterator[redis.Redis]:
     """Tasks sent by this process go to a flushed Redis database; yields a client on it."""
-    from tests.modeling.worker import broker
+    from tests.worker import broker, redis_url_for
 
     url = redis_url_for(TEST_BROKER_DB)
     client = redis.Redis.from_url(url)

@@ -20,9 +20,8 @@ from annotator.dataset.models import Evidence
 from annotator.modeling.models import Job, ModelVersion
 from annotator.modeling.thresholds import pick
 from tests.conftest import PASSWORD
-from tests.modeling.conftest import redis_url_for
 from tests.modeling.support import TINY_YAML, demo_dataset, snapshot_make
-from tests.modeling.worker import broker, worker_start, worker_stop
+from tests.worker import broker, redis_url_for, worker_start, worker_stop
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

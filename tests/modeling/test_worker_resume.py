@@ -18,9 +18,8 @@ from django.urls import reverse
 
 from annotator.modeling.models import Job, ModelVersion
 from annotator.modeling.services import job_resume
-from tests.modeling.conftest import redis_url_for
 from tests.modeling.support import demo_dataset, snapshot_make, train_job
-from tests.modeling.worker import broker, worker_kill, worker_start, worker_stop
+from tests.worker import broker, redis_url_for, worker_kill, worker_start, worker_stop
 from training import checkpoint as ckpt
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-import redis
-from django.conf import settings
 
-from tests.dataset.test_import_progress_browser import broker, database_url_of_the_tests
+from tests.worker import celery_worker
 
 REPO = Path(__file__).resolve().parent.parent.parent
 WORKER_REDIS_DB = 13
@@ -39,50 +33,14 @@ class WorkerLog:
         return self.text()
 
 
-def worker_redis_url() -> str:
-    parts = urlsplit(settings.REDIS_URL)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{WORKER_REDIS_DB}", parts.query, parts.fragment))
-
-
 @contextmanager
 def start_worker(tmp_path: Path, *, env: dict[str, str], name: str) -> Iterator[WorkerLog]:
-    url = worker_redis_url()
-    redis.Redis.from_url(url).flushdb()
-    full_env = {
-        **os.environ,
-        "DATABASE_URL": database_url_of_the_tests(),
-        "REDIS_URL": url,
-        "CELERY_BROKER_URL": url,
-        "CELERY_RESULT_BACKEND": url,
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-        "DEBUG": "1",
-        "SECRET_KEY": settings.SECRET_KEY,
-        "LABELLOOP_IMAGE_ROOTS": str(tmp_path),
-        "PYTHONUNBUFFERED": "1",
-        **env,
-    }
-    full_env.pop("SECRET_KEY_FILE", None)
+    """A real worker on Redis database WORKER_REDIS_DB with the providers' settings in ``env``."""
     log = WorkerLog(tmp_path / "worker.log")
-    command = [
-        sys.executable, "-m", "celery", "-A", "annotator", "worker", "-Q", "celery", "--pool=solo",
-        "--concurrency=1", "-l", "info", "--without-mingle", "--without-gossip",
-        "-n", f"{name}-test-{os.getpid()}@%h",
-    ]  # fmt: skip
-    with log.path.open("wb") as out:
-        process = subprocess.Popen(command, cwd=REPO, env=full_env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while " ready." not in log.text():
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the Celery worker did not start:\n{log.text()[-3000:]}")
-            time.sleep(0.2)
-        with broker(url):
-            yield log
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        redis.Redis.from_url(url).flushdb()
+    with celery_worker(
+        redis_db=WORKER_REDIS_DB,
+        log=log.path,
+        name=f"{name}-test",
+        extra_env={"LABELLOOP_IMAGE_ROOTS": str(tmp_path), **env},
+    ):
+        yield log
