@@ -21,6 +21,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from django.contrib.auth.signals import user_logged_in
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
@@ -133,6 +134,13 @@ def _on_changed(sender: Any, **kwargs: Any) -> None:
     roles_version_bump()
 
 
+def _on_logged_in(sender: Any, user: Any, **kwargs: Any) -> None:
+    """Read the roles at login, so that the first pages cost what the later ones do."""
+    if user is not None and getattr(user, "pk", None) is not None:
+        user_roles_and_language(user)
+
+
+user_logged_in.connect(_on_logged_in, dispatch_uid="labelloop_roles_login")
 post_save.connect(_on_user_saved, sender=settings.AUTH_USER_MODEL, dispatch_uid="labelloop_roles_user")
 post_delete.connect(_on_changed, sender=settings.AUTH_USER_MODEL, dispatch_uid="labelloop_roles_user_del")
 post_save.connect(_on_changed, sender="accounts.Profile", dispatch_uid="labelloop_roles_profile")
