@@ -5,7 +5,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 
-from annotator.accounts.models import Profile
+from annotator.accounts.roles import user_roles_and_language
 
 
 class UserLanguageMiddleware:
@@ -14,10 +14,8 @@ class UserLanguageMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated:
-            try:
-                language = request.user.profile.language  # type: ignore[union-attr]
-            except Profile.DoesNotExist:
-                language = None
+            # Cached with the user's roles (annotator.accounts.roles): no query on most requests.
+            language = user_roles_and_language(request.user)[1]
             if language:
                 translation.activate(language)
                 request.LANGUAGE_CODE = language  # type: ignore[attr-defined]

@@ -47,8 +47,19 @@ def lease_payload(*, lease: Lease, user: Any) -> dict[str, Any]:
     }
 
 
-def _labels_of(image_id: int, label_ids: set[int]) -> list[dict[str, Any]]:
-    """The image's current state for these labels (after a decision or an undo), both names."""
+def _labels_of(
+    image_id: int, label_ids: set[int], names: dict[int, tuple[str, str, str]] | None = None
+) -> list[dict[str, Any]]:
+    """The image's current state for these labels (after a decision or an undo), both names
+    (``names``: label id -> (key, name_en, name_zh), as decision_record read them)."""
+    if names is not None and label_ids <= names.keys():
+        states = dict(
+            ImageLabel.objects.filter(image_id=image_id, label_id__in=label_ids).values_list("label_id", "state")
+        )
+        return [
+            {"key": names[i][0], "name_en": names[i][1], "name_zh": names[i][2], "state": states.get(i)}
+            for i in sorted(label_ids, key=lambda i: names[i][0])
+        ]
     state = ImageLabel.objects.filter(image_id=image_id, label_id=OuterRef("pk")).values("state")[:1]
     rows = Label.objects.filter(id__in=label_ids).annotate(state=Subquery(state)).order_by("key")
     return [
@@ -70,7 +81,7 @@ def decision_payload(decision: Decision) -> dict[str, Any]:
         "second_opinion": decision.kind == Decision.Kind.SECOND_OPINION,
         "agrees": decision.agrees,
         "conflicts": decision.conflicts,
-        "labels": _labels_of(item.image_id, changed | {item.label_id}),
+        "labels": _labels_of(item.image_id, changed | {item.label_id}, getattr(decision, "label_names", None)),
     }
 
 

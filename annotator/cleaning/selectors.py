@@ -60,7 +60,8 @@ def lease_get_for_user(*, user: Any, lease_id: int) -> Lease:
 
 
 def review_item_get_for_user(*, user: Any, item_id: int) -> ReviewItem:
-    item = ReviewItem.objects.select_related("label").filter(pk=item_id).first()
+    # The access check needs the holder only (decision_record reads the rest, locked).
+    item = ReviewItem.objects.filter(pk=item_id).only("id", "image_id", "label_id", "leased_by_id").first()
     if item is None:
         raise Http404("no such item")
     if item.leased_by_id != user.pk and not _is_staff(user):
@@ -141,9 +142,8 @@ def queue_rows(*, user: Any) -> list[QueueRow]:
 # --- tiles ----------------------------------------------------------------------------------
 
 
-def reason_texts(bits: int) -> list[str]:
-    """The reasons of an item as short sentences in the user's language."""
-    texts = {
+def _reason_table() -> dict[Reason, str]:
+    return {
         Reason.PARENT_MISSING: _("a child label is positive, this one is not"),
         Reason.IMPLIED_MISSING: _("a label that implies this one is positive"),
         Reason.EXCLUDED_PAIR: _("positive together with a label it excludes"),
@@ -152,14 +152,25 @@ def reason_texts(bits: int) -> list[str]:
         Reason.NEGATIVE_CLAIMED: _("verified absent, yet claimed"),
         Reason.UNSUPPORTED_POSITIVE: _("positive, but no source backs it"),
     }
+
+
+def reason_texts(bits: int, table: dict[Reason, str] | None = None) -> list[str]:
+    """The reasons of an item as short sentences in the user's language (``table``: from
+    ``_reason_table()``, built once per batch)."""
+    texts = table if table is not None else _reason_table()
     return [text for flag, text in texts.items() if bits & flag]
 
 
-def _thumb_url(image_id: int, original: str) -> str:
+_URL_SENTINEL = 987654321
+
+
+def _url_maker(name: str) -> Any:
+    """``reverse(name, args=[id])`` for many ids at the cost of one reverse (a batch has dozens)."""
     try:
-        return reverse("cleaning:thumbnail", args=[image_id])
-    except NoReverseMatch:  # thumbnails not set up: the original, scaled by the browser
-        return original
+        before, after = reverse(name, args=[_URL_SENTINEL]).split(str(_URL_SENTINEL), 1)
+    except NoReverseMatch:
+        return None
+    return lambda image_id: f"{before}{image_id}{after}"
 
 
 _VERDICT_NAMES = {Verdict.PRESENT: "present", Verdict.ABSENT: "absent", Verdict.UNSURE: "unsure"}
@@ -172,54 +183,62 @@ def tiles_for_items(*, items: list[ReviewItem], user: Any) -> list[dict[str, Any
     label_ids = {item.label_id for item in items}
     image_ids = [item.image_id for item in items]
     states = {
-        (row.image_id, row.label_id): row.state
-        for row in ImageLabel.objects.filter(image_id__in=image_ids, label_id__in=label_ids).only(
-            "image_id", "label_id", "state"
-        )
+        (image_id, label_id): state
+        for image_id, label_id, state in ImageLabel.objects.filter(
+            image_id__in=image_ids, label_id__in=label_ids
+        ).values_list("image_id", "label_id", "state")
     }
     model = evidence_source_current_model()
     model_scores: dict[tuple[int, int], float | None] = {}
     competitors: dict[tuple[int, int], list[dict[str, Any]]] = {}
     others: dict[tuple[int, int], list[dict[str, Any]]] = {}
-    evidence = Evidence.objects.filter(image_id__in=image_ids, label_id__in=label_ids).select_related("source")
-    for ev in evidence:
-        key = (ev.image_id, ev.label_id)
-        if ev.source.kind == EvidenceSource.Kind.MODEL:
-            if model is not None and ev.source_id == model.pk:
-                model_scores[key] = ev.score
+    evidence = Evidence.objects.filter(image_id__in=image_ids, label_id__in=label_ids).values_list(
+        "image_id", "label_id", "source_id", "source__kind", "source__name", "keyword", "score", "suggested"
+    )
+    for image_id, label_id, source_id, kind, name, keyword, ev_score, suggested in evidence:
+        key = (image_id, label_id)
+        if kind == EvidenceSource.Kind.MODEL:
+            if model is not None and source_id == model.pk:
+                model_scores[key] = ev_score
             continue
-        entry = {"source": ev.source.name, "keyword": ev.keyword, "score": ev.score, "kind": ev.source.kind}
-        if ev.source.kind == EvidenceSource.Kind.COMPETITOR and ev.suggested:
+        entry = {"source": name, "keyword": keyword, "score": ev_score, "kind": kind}
+        if kind == EvidenceSource.Kind.COMPETITOR and suggested:
             competitors.setdefault(key, []).append(entry)
-        elif ev.suggested:
+        elif suggested:
             others.setdefault(key, []).append(entry)
-    mine = {
-        d.item_id: d.verdict
-        for d in Decision.objects.filter(item_id__in=[item.pk for item in items], user=user, undone_at__isnull=True)
+    mine = dict(
+        Decision.objects.filter(item_id__in=[item.pk for item in items], user=user, undone_at__isnull=True)
         .exclude(kind=Decision.Kind.SECOND_OPINION)
         .order_by("id")
-    }
+        .values_list("item_id", "verdict")
+    )
+    original_url = _url_maker("cleaning:image_original")
+    thumb_url = _url_maker("cleaning:thumbnail")
+    detail_url = _url_maker("cleaning:image_detail")
+    reasons = _reason_table()
+    statuses = {status.value: status.name.lower() for status in ItemStatus}
     tiles = []
     for item in items:
         key = (item.image_id, item.label_id)
-        original = reverse("cleaning:image_original", args=[item.image_id])
+        original = original_url(item.image_id)
         score = model_scores.get(key) if model is not None else None
         verdict = mine.get(item.pk)
         tiles.append(
             {
                 "id": item.pk,
                 "image_id": item.image_id,
-                "thumb_url": _thumb_url(item.image_id, original),
+                # Thumbnails not set up: the original, scaled by the browser.
+                "thumb_url": thumb_url(item.image_id) if thumb_url is not None else original,
                 "original_url": original,
-                "detail_url": reverse("cleaning:image_detail", args=[item.image_id]),
+                "detail_url": detail_url(item.image_id),
                 "priority": round(item.priority, 4),
-                "status": ItemStatus(item.status).name.lower(),
+                "status": statuses[item.status],
                 "dataset_state": states.get(key),
                 "model_score": score,
                 "model_name": model.name if model is not None else None,
                 "competitors": sorted(competitors.get(key, []), key=lambda e: -(e["score"] or 0)),
                 "others": others.get(key, []),
-                "reasons": reason_texts(item.reasons),
+                "reasons": reason_texts(item.reasons, reasons),
                 "my_verdict": _VERDICT_NAMES.get(Verdict(verdict)) if verdict is not None else None,
             }
         )
@@ -248,9 +267,10 @@ def queue_items_page(*, user: Any, label: Label, status: str | None, page: str |
         "user"
     ):
         decisions.setdefault(decision.item_id, []).append(decision)
+    reasons = _reason_table()
     for item in result.object_list:
         item.decision_list = decisions.get(item.pk, [])  # type: ignore[attr-defined]
-        item.reason_list = reason_texts(item.reasons)  # type: ignore[attr-defined]
+        item.reason_list = reason_texts(item.reasons, reasons)  # type: ignore[attr-defined]
     return result
 
 

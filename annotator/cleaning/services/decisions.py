@@ -22,12 +22,12 @@ Rules:
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
-from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from annotator.accounts.roles import Role, user_has_role
@@ -36,7 +36,7 @@ from annotator.cleaning.ranking import Source
 from annotator.dataset.models import HistorySource, ImageLabel, LabelHistory, LabelState
 from annotator.dataset.services import image_labels_set
 from annotator.taxonomy.closure import TaxonomyGraph
-from annotator.taxonomy.models import Label
+from annotator.taxonomy.models import Label, LabelRelation
 
 
 class NothingToUndo(Exception):  # noqa: N818 - an answer, not a programming error
@@ -55,21 +55,54 @@ class UndoResult:
 
 
 def taxonomy_graph_one_query() -> TaxonomyGraph:
-    """The label tree and relations as ``taxonomy_graph_get`` builds them, in one round trip
-    (a decision is on the annotator's critical path; always fresh, never cached)."""
+    """The label tree and relations as ``taxonomy_graph_get`` builds them, in one round trip."""
+    return _taxonomy_read()[0]
+
+
+def _taxonomy_read() -> tuple[TaxonomyGraph, dict[int, tuple[str, str, str]]]:
+    """The graph and every label's (key, name_en, name_zh), in one round trip."""
     parents: list[tuple[int, int | None]] = []
     relations: list[tuple[str, int, int]] = []
+    names: dict[int, tuple[str, str, str]] = {}
     with connection.cursor() as cur:
         cur.execute(
-            """SELECT '', id, parent_id FROM taxonomy_label
-               UNION ALL SELECT kind, src_id, dst_id FROM taxonomy_labelrelation"""
+            f"""SELECT '', id, parent_id, key, name_en, name_zh FROM {Label._meta.db_table}
+               UNION ALL SELECT kind, src_id, dst_id, NULL, NULL, NULL FROM {LabelRelation._meta.db_table}"""
         )
-        for kind, a, b in cur.fetchall():
+        for kind, a, b, key, name_en, name_zh in cur.fetchall():
             if kind:
                 relations.append((kind, a, b))
             else:
                 parents.append((a, b))
-    return TaxonomyGraph.build(parents, relations)
+                names[a] = (key, name_en, name_zh)
+    return TaxonomyGraph.build(parents, relations), names
+
+
+# The taxonomy changes seldom; a decision reads its version in the same query that locks the
+# item, and the per-process graph is rebuilt only when the version moved. The version: per
+# table, the row count, the sum of the rows' transaction ids (every committed insert, update
+# and delete moves it) and the sum of a hash of the columns the graph reads (which also sees a
+# change made earlier in the same transaction).
+_LABEL_T = Label._meta.db_table
+_RELATION_T = LabelRelation._meta.db_table
+TAXONOMY_VERSION_SQL = f"""(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) || ':'
+        || coalesce(sum(hashtext(concat_ws('|', id, parent_id, key, name_en, name_zh))::bigint), 0) FROM {_LABEL_T} t)
+    || '/' || (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) || ':'
+        || coalesce(sum(hashtext(concat_ws('|', id, kind, src_id, dst_id))::bigint), 0) FROM {_RELATION_T} r)"""
+
+_taxonomy_cache: dict[str, tuple[TaxonomyGraph, dict[int, tuple[str, str, str]]]] = {}
+_taxonomy_lock = threading.Lock()
+
+
+def taxonomy_cached(version: str) -> tuple[TaxonomyGraph, dict[int, tuple[str, str, str]]]:
+    """The graph and label names of taxonomy ``version`` (see TAXONOMY_VERSION_SQL), per process."""
+    cached = _taxonomy_cache.get(version)
+    if cached is None:
+        cached = _taxonomy_read()
+        with _taxonomy_lock:
+            _taxonomy_cache.clear()
+            _taxonomy_cache[version] = cached
+    return cached
 
 
 def _state_of(image_id: int, label_id: int) -> int | None:
@@ -138,6 +171,27 @@ def _status_after(item: ReviewItem) -> int:
     return int(ItemStatus.UNSURE if firsts[-1].verdict == Verdict.UNSURE else ItemStatus.DECIDED)
 
 
+def _item_locked(item_id: int) -> ReviewItem:
+    """The item, ``SELECT ... FOR UPDATE``, annotated with ``standing_id`` / ``standing_user_id`` /
+    ``standing_verdict`` (the last first or changed decision not undone) and ``state_now``."""
+    sql = f"""
+        SELECT ri.*, s.id AS standing_id, s.user_id AS standing_user_id, s.verdict AS standing_verdict,
+               (SELECT il.state FROM {ImageLabel._meta.db_table} il
+                 WHERE il.image_id = ri.image_id AND il.label_id = ri.label_id LIMIT 1) AS state_now,
+               {TAXONOMY_VERSION_SQL} AS taxonomy_version
+          FROM {ReviewItem._meta.db_table} ri
+          LEFT JOIN LATERAL (
+               SELECT d.id, d.user_id, d.verdict FROM {Decision._meta.db_table} d
+                WHERE d.item_id = ri.id AND d.undone_at IS NULL AND d.kind <> %s
+                ORDER BY d.id DESC LIMIT 1) s ON true
+         WHERE ri.id = %s
+           FOR UPDATE OF ri"""
+    rows = list(ReviewItem.objects.raw(sql, [int(Decision.Kind.SECOND_OPINION), item_id]))
+    if not rows:
+        raise ReviewItem.DoesNotExist(f"no review item {item_id}")
+    return rows[0]
+
+
 @transaction.atomic
 def decision_record(
     *,
@@ -154,29 +208,16 @@ def decision_record(
     ``lease_check`` is False: image_label_add checks access its own way).
     """
     verdict = int(Verdict(verdict))
-    # One round trip: the item, locked, with the decision that stands on it and the dataset's
+    # One round trip, written out (an ORM query with three subqueries costs more to compile
+    # than to run): the item, locked, with the decision that stands on it and the dataset's
     # current state (a decision is on the annotator's critical path).
-    standing_q = (
-        Decision.objects.filter(item=OuterRef("pk"), undone_at__isnull=True)
-        .exclude(kind=Decision.Kind.SECOND_OPINION)
-        .order_by("-id")
-    )
-    state_q = ImageLabel.objects.filter(image_id=OuterRef("image_id"), label_id=OuterRef("label_id")).values("state")
-    item = (
-        ReviewItem.objects.select_for_update()
-        .annotate(
-            standing_id=Subquery(standing_q.values("id")[:1]),
-            standing_user_id=Subquery(standing_q.values("user_id")[:1]),
-            standing_verdict=Subquery(standing_q.values("verdict")[:1]),
-            state_now=Subquery(state_q[:1]),
-        )
-        .get(pk=item.pk)
-    )
+    item = _item_locked(item.pk)
     if lease_check and item.leased_by_id != user.pk and not _may_decide_any(user):
         raise PermissionDenied("this item is not leased to you")
     standing_id: int | None = item.standing_id  # type: ignore[attr-defined]
     now_state: int | None = item.state_now  # type: ignore[attr-defined]
-    graph = graph or taxonomy_graph_one_query()
+    graph_now, label_names = taxonomy_cached(item.taxonomy_version)  # type: ignore[attr-defined]
+    graph = graph or graph_now
     time_spent_ms = max(0, min(int(time_spent_ms), 3_600_000))
     if standing_id is not None and item.standing_user_id != user.pk:  # type: ignore[attr-defined]
         agrees = item.standing_verdict == verdict  # type: ignore[attr-defined]
@@ -193,6 +234,7 @@ def decision_record(
         )
         if not agrees:
             ReviewItem.objects.filter(pk=item.pk).update(status=ItemStatus.CONFLICT)
+        decision.label_names = label_names  # type: ignore[attr-defined]
         return decision
     kind = Decision.Kind.FIRST
     if standing_id is not None:  # the same person changes their mind: their earlier change goes first
@@ -211,6 +253,7 @@ def decision_record(
         time_spent_ms=time_spent_ms,
     )
     decision.changed_label_ids = []  # type: ignore[attr-defined]
+    decision.label_names = label_names  # type: ignore[attr-defined]
     if verdict != Verdict.UNSURE:
         history = image_labels_set(
             image_id=item.image_id,
