@@ -6,6 +6,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -239,3 +240,33 @@ if CLEANING_RERANK_INTERVAL:
 # Label health: a label with at least this many positives has "enough data" (noise no longer
 # hurts its model much); its queue is not opened to annotators unless an admin opens it.
 CLEANING_ENOUGH_DATA_COUNT = env_int("LABELLOOP_ENOUGH_DATA", 20_000, minimum=1)
+
+# QA audits (annotator/audits, docs/audits.md). Every day at AUDIT_TIME (HH:MM, TIME_ZONE)
+# Celery beat draws a random sample of each annotator's decisions of the day before: a share
+# of AUDIT_RATE of them, at least AUDIT_MINIMUM (all of them when fewer), spread across labels.
+# AUDIT_SEED makes the draws reproducible (a day's seed is derived from it and the date).
+AUDIT_RATE = env_float("LABELLOOP_AUDIT_RATE", 0.05)
+AUDIT_MINIMUM = env_int("LABELLOOP_AUDIT_MINIMUM", 20, minimum=0)
+AUDIT_TIME = env_str("LABELLOOP_AUDIT_TIME", "06:00")
+AUDIT_SEED = env_int("LABELLOOP_AUDIT_SEED", 0)
+# The accuracy annotators are held to (agreed ÷ audited); dashboards highlight who is below.
+AUDIT_ACCURACY_TARGET = env_float("LABELLOOP_ACCURACY_TARGET", 0.90)
+# Share of a review batch made of gold items (known answers) when a label has some; 0: none.
+AUDIT_GOLD_RATE = env_float("LABELLOOP_GOLD_RATE", 0.0)
+if not 0 < AUDIT_RATE <= 1:
+    raise ImproperlyConfigured(f"LABELLOOP_AUDIT_RATE={AUDIT_RATE} must be above 0 and at most 1")
+if not 0 < AUDIT_ACCURACY_TARGET <= 1:
+    raise ImproperlyConfigured(f"LABELLOOP_ACCURACY_TARGET={AUDIT_ACCURACY_TARGET} must be above 0 and at most 1")
+if not 0 <= AUDIT_GOLD_RATE <= 0.5:
+    raise ImproperlyConfigured(f"LABELLOOP_GOLD_RATE={AUDIT_GOLD_RATE} must be between 0 and 0.5")
+try:
+    _audit_hour, _audit_minute = (int(part) for part in AUDIT_TIME.split(":"))
+    if not (0 <= _audit_hour < 24 and 0 <= _audit_minute < 60):
+        raise ValueError
+except ValueError:
+    raise ImproperlyConfigured(f"LABELLOOP_AUDIT_TIME={AUDIT_TIME!r} must be a time of day as HH:MM") from None
+CELERY_BEAT_SCHEDULE["audits-daily-sample"] = {
+    "task": "annotator.audits.tasks.daily_sample",
+    "schedule": crontab(hour=_audit_hour, minute=_audit_minute),
+}
+CELERY_TIMEZONE = TIME_ZONE

@@ -11,8 +11,8 @@ The figures (docs/cleaning.md, "Label health"):
 - **AP**: the val AP of the latest successful model version (``label_ap_latest``).
 - **decision error rate**: the share of first decisions (not undone) that changed the dataset's
   state: how often the dataset was wrong where annotators looked.
-- **audit error rate**: the share of audited decisions the QA lead overturned. No audits exist
-  yet: ``label_audit_error_rates`` is the hook that will fill it; until then it shows "—".
+- **audit error rate**: the share of audited decisions the QA lead overturned. Read from the audits app
+  (``label_audit_error_rates``); "—" for a label no audit has touched yet.
 - **queue**: open items; **expected errors**: the sum of the open items' priorities (each is
   the ranking's probability that the dataset is wrong about the item), i.e. how many errors
   working through the whole queue should fix.
@@ -100,8 +100,10 @@ def label_aggregates(*, fresh: bool = False) -> tuple[dict[int, dict[str, float]
 
 
 def label_audit_error_rates() -> dict[int, tuple[int, float]]:
-    """Label id → (audited decisions, share overturned by QA). The audits app fills this in; none yet."""
-    return {}
+    """Label id → (audited decisions, share overturned by QA)."""
+    from annotator.audits.selectors import label_error_rates
+
+    return label_error_rates()
 
 
 @dataclass

@@ -103,8 +103,12 @@ def my_day(*, user: AbstractBaseUser | AnonymousUser, now: datetime | None = Non
 
 
 def my_audited_accuracy(*, user: AbstractBaseUser | AnonymousUser) -> float | None:
-    """Share of ``user``'s audited decisions the QA lead upheld. The audits app fills this in; none yet."""
-    return None
+    """Share of ``user``'s audited decisions the QA lead upheld (None before any audit)."""
+    from annotator.audits.selectors import annotator_accuracy
+
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return annotator_accuracy(user_id=int(user.pk or 0)).value
 
 
 def annotator_home(*, user: AbstractBaseUser | AnonymousUser) -> dict[str, object]:
