@@ -251,14 +251,10 @@ AUDIT_TIME = env_str("LABELLOOP_AUDIT_TIME", "06:00")
 AUDIT_SEED = env_int("LABELLOOP_AUDIT_SEED", 0)
 # The accuracy annotators are held to (agreed ÷ audited); dashboards highlight who is below.
 AUDIT_ACCURACY_TARGET = env_float("LABELLOOP_ACCURACY_TARGET", 0.90)
-# Share of a review batch made of gold items (known answers) when a label has some; 0: none.
-AUDIT_GOLD_RATE = env_float("LABELLOOP_GOLD_RATE", 0.0)
 if not 0 < AUDIT_RATE <= 1:
     raise ImproperlyConfigured(f"LABELLOOP_AUDIT_RATE={AUDIT_RATE} must be above 0 and at most 1")
 if not 0 < AUDIT_ACCURACY_TARGET <= 1:
     raise ImproperlyConfigured(f"LABELLOOP_ACCURACY_TARGET={AUDIT_ACCURACY_TARGET} must be above 0 and at most 1")
-if not 0 <= AUDIT_GOLD_RATE <= 0.5:
-    raise ImproperlyConfigured(f"LABELLOOP_GOLD_RATE={AUDIT_GOLD_RATE} must be between 0 and 0.5")
 try:
     _audit_hour, _audit_minute = (int(part) for part in AUDIT_TIME.split(":"))
     if not (0 <= _audit_hour < 24 and 0 <= _audit_minute < 60):

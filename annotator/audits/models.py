@@ -99,38 +99,3 @@ class AuditItem(models.Model):
 
     def __str__(self) -> str:
         return f"audit of decision {self.decision_id} ({self.get_status_display()})"
-
-
-class GoldItem(models.Model):
-    """An (image, label) whose answer QA knows, mixed into queues to measure annotators unseen."""
-
-    image = models.ForeignKey("dataset.Image", on_delete=models.CASCADE, related_name="+")
-    label = models.ForeignKey("taxonomy.Label", on_delete=models.CASCADE, related_name="gold_items")
-    answer = models.SmallIntegerField()  # Verdict.PRESENT or Verdict.ABSENT
-    active = models.BooleanField(default=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["image", "label"], name="audits_gold_unique")]
-
-    def __str__(self) -> str:
-        return f"gold: image {self.image_id} label {self.label_id} = {self.answer}"
-
-
-class GoldAnswer(models.Model):
-    """An annotator's verdict on a gold item shown in their queue; reported apart from audits."""
-
-    gold = models.ForeignKey(GoldItem, on_delete=models.CASCADE, related_name="answers")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="gold_answers")
-    verdict = models.SmallIntegerField()
-    correct = models.BooleanField(null=True)  # null for "unsure"
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["user", "created_at"], name="audits_gold_answer_user")]
-
-    def __str__(self) -> str:
-        return f"gold answer of {self.user_id} on {self.gold_id}: {self.verdict}"

@@ -21,7 +21,7 @@ from django.db.models.functions import TruncWeek
 from django.http import Http404
 
 from annotator.accounts.roles import Role, user_has_role
-from annotator.audits.models import AuditItem, AuditSample, GoldAnswer
+from annotator.audits.models import AuditItem, AuditSample
 from annotator.audits.services.sampling import today_local
 from annotator.taxonomy.models import Label
 
@@ -208,21 +208,6 @@ def label_error_rates() -> dict[int, tuple[int, float]]:
         .order_by()
     )
     return {row["label_id"]: (row["audited"], 1 - row["agreed"] / row["audited"]) for row in rows if row["audited"]}
-
-
-def gold_accuracy(*, start: date, end: date) -> dict[int, Accuracy]:
-    """Person id -> accuracy on gold items answered in the range (reported apart from audits)."""
-    from annotator.audits.services.sampling import day_bounds
-
-    since, _ = day_bounds(start)
-    _, until = day_bounds(end)
-    rows = (
-        GoldAnswer.objects.filter(created_at__gte=since, created_at__lt=until, correct__isnull=False)
-        .values("user_id")
-        .annotate(audited=Count("id"), agreed=Count("id", filter=Q(correct=True)))
-        .order_by()
-    )
-    return {row["user_id"]: _count(row) for row in rows}
 
 
 # --- the audit page ----------------------------------------------------------------------
