@@ -17,6 +17,7 @@ urlpatterns = [
     path("cleaning/", include("annotator.cleaning.urls")),
     path("sources/", include("annotator.sources.urls")),
     path("models/", include("annotator.modeling.urls")),
+    path("audits/", include("annotator.audits.urls")),
     path("media/<path:path>", account_views.media_serve, name="media"),
     path("admin/", admin.site.urls),
 ]
