@@ -8,8 +8,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from annotator.accounts.management.demo import DemoError, demo_load
+from annotator.accounts.management.demo import DemoError, demo_dir, demo_import_job, demo_load
 from annotator.accounts.services import DEMO_USERS, demo_users_ensure
+from annotator.audits.demo import demo_audits_prepare
 
 DEFAULT_IMAGES = 1500
 
@@ -46,3 +47,8 @@ class Command(BaseCommand):
         for user in DEMO_USERS:
             state = "created" if user.username in created else "exists"
             self.stdout.write(f"demo user {user.username} ({user.role}): {state}")
+        if not options["users_only"] and demo_import_job() is not None:
+            # A day of the demo annotator's work, sampled, for the QA pages (once).
+            demo_audits_prepare(
+                demo_dir=options["out"] or demo_dir(), annotator_username="annotator", say=self.stdout.write
+            )
