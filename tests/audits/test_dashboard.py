@@ -145,11 +145,11 @@ def _many_annotators(world, count: int, *, first: int = 0) -> None:
             for i, label in enumerate(labels):
                 image = next(image_iter)
                 item = ReviewItem.objects.create(image=image, label=label, status=ItemStatus.DECIDED, priority=0.5)
-                decision = Decision.objects.create(item=item, user=person, verdict=Verdict.PRESENT)
+                decision = Decision.objects.create(item=item, user_id=person.pk, verdict=Verdict.PRESENT)
                 AuditItem.objects.create(
                     sample=sample,
                     decision=decision,
-                    annotator=person,
+                    annotator_id=person.pk,
                     label=label,
                     image=image,
                     day=day,

@@ -90,3 +90,17 @@ def test_label_health_renders_with_real_audits(audited, qa_client):
     cat = cat[: cat.index("</tr>")]
     # cat over every audit: ann 5 with 2 overturned, bea 5 agreed -> 2 / 10
     assert 'data-audit-error="0.200000"' in cat
+
+
+def test_a_second_look_that_sides_with_the_annotator_removes_the_mistake(audited, annotator_client, admin_user):
+    from annotator.audits.models import AuditItem
+    from annotator.audits.services.judging import audit_second_look
+    from annotator.cleaning.models import Verdict
+
+    item = AuditItem.objects.get(annotator=audited.ann, day=NEXT_MON, agrees=False)
+    AuditItem.objects.filter(pk=item.pk).update(second_look_requested=True)
+    item.refresh_from_db()
+    audit_second_look(user=admin_user, item=item, verdict=Verdict.PRESENT)
+    html = annotator_client.get(reverse("audits:feedback"), RANGE).content.decode()
+    assert html.count('data-testid="mistake"') == 1 and SCOPE_NOTE not in html
+    assert 'data-testid="person-accuracy">90.0%<' in html  # 9 of 10 now
