@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.urls import reverse
@@ -138,7 +139,7 @@ def _many_annotators(world, count: int, *, first: int = 0) -> None:
     images = images_make(world.root / f"many{first}", 9 * count, start=5000 + 9 * first)
     image_iter = iter(images)
     for n in range(first, first + count):
-        person = user_create_with_role(username=f"p{n}", password="x-password-1", role=Role.ANNOTATOR)
+        person: Any = user_create_with_role(username=f"p{n}", password="x-password-1", role=Role.ANNOTATOR)
         for d in range(3):
             day = day0 - timedelta(days=d)
             sample, _ = AuditSample.objects.get_or_create(day=day, defaults={"seed": 1, "rate": 1, "minimum": 1})
