@@ -72,6 +72,10 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "modeling:api_job_resume": ADMINS,
     "modeling:api_version_curves": EVERYONE,
     "modeling:api_version_profiles": EVERYONE,
+    "audits:dashboard": ("qa_lead", "admin"),
+    "audits:dashboard_csv": ("qa_lead", "admin"),
+    "audits:annotator": ("qa_lead", "admin"),
+    "audits:feedback": EVERYONE,
 }
 # Django admin guards itself (is_staff); only admins are staff.
 ADMIN_NAMESPACE = "admin"

@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import TruncWeek
 from django.http import Http404
 
@@ -150,7 +150,7 @@ def accuracy_trend(
     query = _finished(start, end)
     if annotator_ids is not None:
         query = query.filter(annotator_id__in=annotator_ids)
-    bucket = "day" if period == "day" else TruncWeek("day")
+    bucket = F("day") if period == "day" else TruncWeek("day")
     rows = query.annotate(bucket=bucket).values("annotator_id", "bucket").annotate(**_AGG).order_by("bucket")
     trend: dict[int, list[tuple[date, Accuracy]]] = defaultdict(list)
     for row in rows:
@@ -167,18 +167,24 @@ def accuracy_by_label(*, annotator_id: int, start: date, end: date) -> list[tupl
     return result
 
 
+def _csv_safe(text: str) -> str:
+    """A spreadsheet runs a cell starting with = + - @ as a formula; usernames may start with + - @."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def accuracy_csv_rows(*, start: date, end: date) -> list[list[object]]:
     """Per person and day: the figures of the dashboard, for export."""
-    names = dict(get_user_model().objects.values_list("pk", "username"))
     header: list[object] = ["annotator", "day", "audited", "agreed", "accuracy", "wilson_low", "wilson_high"]
     out = [header]
-    rows = _finished(start, end).values("annotator_id", "day").annotate(**_AGG).order_by("day", "annotator_id")
+    rows = list(_finished(start, end).values("annotator_id", "day").annotate(**_AGG).order_by("day", "annotator_id"))
+    people = {row["annotator_id"] for row in rows}
+    names = dict(get_user_model().objects.filter(pk__in=people).values_list("pk", "username"))
     for row in rows:
         acc = _count(row)
         low, high = acc.interval or (None, None)
         out.append(
             [
-                names.get(row["annotator_id"], row["annotator_id"]),
+                _csv_safe(names.get(row["annotator_id"], str(row["annotator_id"]))),
                 row["day"].isoformat(),
                 acc.audited,
                 acc.agreed,
@@ -283,10 +289,14 @@ def feedback_subject_for(*, user: Any, annotator_id: int | None) -> Any:
     return subject
 
 
-def feedback_mistakes(*, annotator_id: int, limit: int = 200) -> list[AuditItem]:
-    """The person's decisions QA overturned, newest first, with the label (for its guideline)."""
-    return list(
-        AuditItem.objects.filter(annotator_id=annotator_id, status=AuditItem.Status.DONE, agrees=False)
-        .select_related("label", "image")
-        .order_by("-day", "-id")[:limit]
-    )
+def feedback_mistakes(
+    *, annotator_id: int, start: date | None = None, end: date | None = None, limit: int = 200
+) -> list[AuditItem]:
+    """The person's decisions QA overturned (in the range when given), newest first, with the
+    label (for its guideline) and the image."""
+    query = AuditItem.objects.filter(annotator_id=annotator_id, status=AuditItem.Status.DONE, agrees=False)
+    if start is not None:
+        query = query.filter(day__gte=start)
+    if end is not None:
+        query = query.filter(day__lte=end)
+    return list(query.select_related("label", "image").order_by("-day", "-id")[:limit])

@@ -1,3 +1,10 @@
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from annotator.audits import views_dashboard
+
+urlpatterns: list[URLPattern] = [
+    path("dashboard/", views_dashboard.dashboard, name="dashboard"),
+    path("dashboard.csv", views_dashboard.dashboard_csv, name="dashboard_csv"),
+    path("annotators/<int:user_id>/", views_dashboard.annotator, name="annotator"),
+    path("feedback/", views_dashboard.feedback, name="feedback"),
+]
