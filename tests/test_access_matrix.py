@@ -72,6 +72,13 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "modeling:api_job_resume": ADMINS,
     "modeling:api_version_curves": EVERYONE,
     "modeling:api_version_profiles": EVERYONE,
+    "audits:index": ("qa_lead", "admin"),
+    "audits:next": ("qa_lead", "admin"),
+    "audits:item": ("qa_lead", "admin"),
+    "audits:api_judge": ("qa_lead", "admin"),
+    "audits:api_explain": ("qa_lead", "admin"),
+    "audits:api_withdraw": ("qa_lead", "admin"),
+    "audits:api_second_look": ("qa_lead", "admin"),
 }
 # Django admin guards itself (is_staff); only admins are staff.
 ADMIN_NAMESPACE = "admin"
@@ -93,6 +100,10 @@ POST_ONLY |= {
     "modeling:job_action",
     "modeling:api_job_cancel",
     "modeling:api_job_resume",
+    "audits:api_judge",
+    "audits:api_explain",
+    "audits:api_withdraw",
+    "audits:api_second_look",
 }
 PERSONAS = ("annotator", "qa_lead", "admin", "outsider")
 
