@@ -301,8 +301,12 @@ class AuditChange:
     source: str  # audit (the judged label), relation (implied by it) or revert (undone by a second look)
 
 
+_CHANGE_ORDER = {"audit": 0, "relation": 1, "revert": 2}
+
+
 def audit_changes(*, item: AuditItem) -> list[AuditChange]:
-    """What the audit of ``item`` changed in the dataset, in the order it was written."""
+    """What the audit of ``item`` changed in the dataset: the judged label first, then what
+    relation rules implied, then what a second look undid (each in the order written)."""
     rows = (
         LabelHistory.objects.filter(
             image_id=item.image_id, source_ref__in=[f"audit:{item.pk}", f"undo:audit:{item.pk}"]
@@ -311,6 +315,7 @@ def audit_changes(*, item: AuditItem) -> list[AuditChange]:
         .only("old_state", "new_state", "source", "label__key", "label__name_en", "label__name_zh")
         .order_by("id")
     )
+    ordered = sorted(rows, key=lambda row: (_CHANGE_ORDER.get(row.source, 3), row.pk))
     return [
         AuditChange(
             key=row.label.key,
@@ -320,7 +325,7 @@ def audit_changes(*, item: AuditItem) -> list[AuditChange]:
             new_state=row.new_state,
             source=row.source,
         )
-        for row in rows
+        for row in ordered
     ]
 
 

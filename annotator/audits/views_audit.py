@@ -12,8 +12,8 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from annotator.accounts.access import STAFF_ROLES, role_required
 from annotator.audits.apis import AUDIT_VERDICTS, audit_payload
@@ -126,6 +126,7 @@ def item_page(request: HttpRequest, item_id: int) -> HttpResponse:
     context: dict[str, Any] = {
         "item": item,
         "label": label,
+        "label_name": label.name_zh if get_language().startswith("zh") and label.name_zh else label.name_en,
         "mode": mode,
         "guideline_html": label_guideline_html(label),
         "examples": [

@@ -145,6 +145,7 @@ def test_explaining_lists_the_correction_and_a_second_submit_changes_nothing(qa_
     assert data["reason_label"] == "missed a small or hidden instance"
     changes = {c["key"]: (c["source"], c["old_state"], c["new_state"]) for c in data["changes"]}
     assert changes["forest"] == ("audit", 0, 1)
+    assert data["changes"][0]["key"] == "forest"  # the judged label first, then what it implies
     assert changes["tree"] == ("relation", None, 1) and changes["outdoor"] == ("relation", None, 1)
 
     rows = LabelHistory.objects.count()
@@ -300,6 +301,7 @@ def test_the_audit_pages_speak_chinese(world, qa_user, forest_item):
     assert "开始质检" in index and "质检" in index
     page = client.get(reverse("audits:item", args=[forest_item.pk])).content.decode()
     assert "你的判定" in page and "标注规范" in page
+    assert "这张图片中有“森林”吗" in page
     refused = client.post(
         reverse("audits:index"), {"start": today_local().isoformat(), "end": today_local().isoformat()}
     )
