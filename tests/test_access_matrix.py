@@ -76,6 +76,13 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "audits:dashboard_csv": ("qa_lead", "admin"),
     "audits:annotator": ("qa_lead", "admin"),
     "audits:feedback": EVERYONE,
+    "audits:index": ("qa_lead", "admin"),
+    "audits:next": ("qa_lead", "admin"),
+    "audits:item": ("qa_lead", "admin"),
+    "audits:api_judge": ("qa_lead", "admin"),
+    "audits:api_explain": ("qa_lead", "admin"),
+    "audits:api_withdraw": ("qa_lead", "admin"),
+    "audits:api_second_look": ("qa_lead", "admin"),
 }
 # Django admin guards itself (is_staff); only admins are staff.
 ADMIN_NAMESPACE = "admin"
@@ -97,6 +104,10 @@ POST_ONLY |= {
     "modeling:job_action",
     "modeling:api_job_cancel",
     "modeling:api_job_resume",
+    "audits:api_judge",
+    "audits:api_explain",
+    "audits:api_withdraw",
+    "audits:api_second_look",
 }
 PERSONAS = ("annotator", "qa_lead", "admin", "outsider")
 

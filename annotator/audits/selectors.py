@@ -23,6 +23,7 @@ from django.http import Http404
 from annotator.accounts.roles import Role, user_has_role
 from annotator.audits.models import AuditItem, AuditSample
 from annotator.audits.services.sampling import today_local
+from annotator.dataset.models import LabelHistory
 from annotator.taxonomy.models import Label
 
 #: The normal quantile of a two-sided 95 % interval.
@@ -272,6 +273,66 @@ def audit_progress(*, day: date | None = None) -> dict[str, int]:
 
 def samples_recent(*, limit: int = 14) -> list[AuditSample]:
     return list(AuditSample.objects.order_by("-day")[:limit])
+
+
+def audit_progress_by_day(*, days: list[date]) -> dict[date, dict[str, int]]:
+    """``audit_progress`` for each of ``days``, in one query (days without items are left out)."""
+    rows = (
+        AuditItem.objects.filter(day__in=days)
+        .values("day")
+        .annotate(
+            pending=Count("id", filter=Q(status=AuditItem.Status.PENDING)),
+            awaiting=Count("id", filter=Q(status=AuditItem.Status.AWAITING_REASON)),
+            done=Count("id", filter=Q(status=AuditItem.Status.DONE)),
+            second=Count(
+                "id",
+                filter=Q(status=AuditItem.Status.DONE, second_look_requested=True, second_verdict__isnull=True),
+            ),
+        )
+        .order_by()
+    )
+    keys = ("pending", "awaiting", "done", "second")
+    return {row["day"]: {key: int(row[key] or 0) for key in keys} for row in rows}
+
+
+@dataclass(frozen=True)
+class AuditChange:
+    """One label state the audit's correction (or the undoing of it) changed on the image."""
+
+    key: str
+    name_en: str
+    name_zh: str
+    old_state: int | None
+    new_state: int | None
+    source: str  # audit (the judged label), relation (implied by it) or revert (undone by a second look)
+
+
+_CHANGE_ORDER = {"audit": 0, "relation": 1, "revert": 2}
+
+
+def audit_changes(*, item: AuditItem) -> list[AuditChange]:
+    """What the audit of ``item`` changed in the dataset: the judged label first, then what
+    relation rules implied, then what a second look undid (each in the order written)."""
+    rows = (
+        LabelHistory.objects.filter(
+            image_id=item.image_id, source_ref__in=[f"audit:{item.pk}", f"undo:audit:{item.pk}"]
+        )
+        .select_related("label")
+        .only("old_state", "new_state", "source", "label__key", "label__name_en", "label__name_zh")
+        .order_by("id")
+    )
+    ordered = sorted(rows, key=lambda row: (_CHANGE_ORDER.get(row.source, 3), row.pk))
+    return [
+        AuditChange(
+            key=row.label.key,
+            name_en=row.label.name_en,
+            name_zh=row.label.name_zh,
+            old_state=row.old_state,
+            new_state=row.new_state,
+            source=row.source,
+        )
+        for row in ordered
+    ]
 
 
 # --- feedback to annotators --------------------------------------------------------------

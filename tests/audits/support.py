@@ -33,3 +33,28 @@ def decided(
 
 def noon(day: date) -> datetime:
     return datetime.combine(day, time(12))
+
+
+def audited(*, user: Any, image: Image, label: Label, verdict: int = Verdict.PRESENT, day: date | None = None) -> Any:
+    """An audit item of ``user``'s decision on (image, label), decided on ``day``: the day's
+    sample is drawn (rate 1) when it is not yet, else the item is added to it as a draw would."""
+    from annotator.audits.models import AuditItem, AuditSample
+    from annotator.audits.services.sampling import sample_draw
+
+    decision = decided(user=user, image=image, label=label, verdict=verdict, day=day)
+    day = day or yesterday()
+    sample = AuditSample.objects.filter(day=day).first()
+    if sample is None:
+        sample_draw(day=day, rate=1.0, minimum=0)
+    else:
+        AuditItem.objects.create(
+            sample=sample,
+            decision=decision,
+            annotator=user,
+            label=label,
+            image=image,
+            day=day,
+            position=AuditItem.objects.filter(sample=sample).count(),
+            annotator_verdict=verdict,
+        )
+    return AuditItem.objects.select_related("label", "image", "annotator").get(decision=decision)

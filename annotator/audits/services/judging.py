@@ -25,6 +25,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from annotator.audits.models import AuditItem, Reason
 from annotator.cleaning.models import ReviewItem, Verdict
@@ -39,7 +40,7 @@ class AuditStateError(ValueError):
 def _verdict(value: int) -> int:
     verdict = int(Verdict(value))
     if verdict not in (Verdict.PRESENT, Verdict.ABSENT):
-        raise AuditStateError("an audit verdict is present or absent")
+        raise AuditStateError(_("An audit verdict is present or absent."))
     return verdict
 
 
@@ -49,7 +50,7 @@ def _locked(item: AuditItem) -> AuditItem:
 
 def _not_own(item: AuditItem, user: Any) -> None:
     if item.annotator_id == user.pk:
-        raise PermissionDenied("nobody audits their own decisions")
+        raise PermissionDenied(_("Nobody audits their own decisions."))
 
 
 def _review_item_sync(item: AuditItem) -> None:
@@ -68,7 +69,7 @@ def audit_judge(*, user: Any, item: AuditItem, verdict: int) -> AuditItem:
     item = _locked(item)
     _not_own(item, user)
     if item.status != AuditItem.Status.PENDING:
-        raise AuditStateError("this item has been judged already")
+        raise AuditStateError(_("This item has been judged already."))
     item.qa_user = user
     item.qa_verdict = verdict
     item.judged_at = timezone.now()
@@ -85,9 +86,9 @@ def audit_judge(*, user: Any, item: AuditItem, verdict: int) -> AuditItem:
 
 def _awaiting_reason_by(item: AuditItem, user: Any) -> None:
     if item.status != AuditItem.Status.AWAITING_REASON:
-        raise AuditStateError("no reason is due on this item")
+        raise AuditStateError(_("No reason is due on this item."))
     if item.qa_user_id != user.pk:
-        raise PermissionDenied("only the QA lead who judged this item can finish it")
+        raise PermissionDenied(_("Only the QA lead who judged this item can finish it."))
 
 
 @transaction.atomic
@@ -159,11 +160,11 @@ def audit_second_look(*, user: Any, item: AuditItem, verdict: int) -> AuditItem:
     item = _locked(item)
     _not_own(item, user)
     if not item.second_look_requested or item.status != AuditItem.Status.DONE:
-        raise AuditStateError("no second look was asked for on this item")
+        raise AuditStateError(_("No second look was asked for on this item."))
     if item.second_verdict is not None:
-        raise AuditStateError("this item has had its second look")
+        raise AuditStateError(_("This item has had its second look."))
     if item.qa_user_id == user.pk:
-        raise PermissionDenied("a second look comes from another QA lead")
+        raise PermissionDenied(_("A second look comes from another QA lead."))
     item.second_user = user
     item.second_verdict = verdict
     item.second_at = timezone.now()

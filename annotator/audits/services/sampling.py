@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from annotator.audits.models import AuditItem, AuditSample
 from annotator.cleaning.models import Decision, Verdict
@@ -126,7 +127,9 @@ def sample_draw(
 ) -> SampleDrawn:
     """Draw ``day``'s sample (see the module rules); returns it and whether it was drawn now."""
     if day >= today_local():
-        raise SampleRefused(f"{day.isoformat()} is not over yet: a day is sampled once it has ended")
+        raise SampleRefused(
+            _("%(day)s is not over yet: a day is sampled once it has ended.") % {"day": day.isoformat()}
+        )
     rate = settings.AUDIT_RATE if rate is None else float(rate)
     minimum = settings.AUDIT_MINIMUM if minimum is None else int(minimum)
     if not 0 < rate <= 1:
@@ -158,7 +161,7 @@ def sample_draw(
             by_id = {row[0]: row for row in rows}
             drawn = _spread_draw([(row[0], row[1]) for row in rows], size=size, rng=rng)
             for position, decision_id in enumerate(drawn):
-                _, label_id, image_id, verdict, _item_id = by_id[decision_id]
+                _drawn_id, label_id, image_id, verdict, _item_id = by_id[decision_id]
                 items.append(
                     AuditItem(
                         sample=sample,
@@ -180,11 +183,17 @@ def sample_draw(
 def samples_draw_range(*, start: date, end: date, user: Any = None) -> list[SampleDrawn]:
     """Draw every day from ``start`` to ``end`` inclusive (days drawn before are left as they are)."""
     if end < start:
-        raise SampleRefused(f"the range ends ({end.isoformat()}) before it starts ({start.isoformat()})")
+        raise SampleRefused(
+            _("The range ends (%(end)s) before it starts (%(start)s).")
+            % {"end": end.isoformat(), "start": start.isoformat()}
+        )
     days = (end - start).days + 1
     if days > RANGE_MAX_DAYS:
-        raise SampleRefused(f"{days} days is more than {RANGE_MAX_DAYS} at once")
+        raise SampleRefused(_("%(days)d days is more than %(max)d at once.") % {"days": days, "max": RANGE_MAX_DAYS})
     last = today_local() - timedelta(days=1)
     if end > last:
-        raise SampleRefused(f"{end.isoformat()} is not over yet: the last day that can be sampled is {last}")
+        raise SampleRefused(
+            _("%(day)s is not over yet: the last day that can be sampled is %(last)s.")
+            % {"day": end.isoformat(), "last": last.isoformat()}
+        )
     return [sample_draw(day=start + timedelta(days=offset), user=user) for offset in range(days)]
