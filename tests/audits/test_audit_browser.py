@@ -48,7 +48,7 @@ def test_qa_leads_audit_with_the_keyboard(live_server, browser, page, tmp_path):
     forest_item = AuditItem.objects.get(label=forest)
 
     _login(page, live_server, "olga")
-    page.get_by_role("link", name="Audits").click()
+    page.get_by_role("link", name="Audits", exact=True).click()
     expect(page.locator("[data-testid=audit-totals] [data-field=pending]")).to_have_text("2")
     page.get_by_test_id("start").click()
     for _ in range(2):
