@@ -177,7 +177,9 @@ class Evidence(models.Model):
     ranking) and marks as suggested only those in the image's top 5 with score >= 0.5.
     """
 
-    # Covered by the unique (image, label, source) and the (source, label) indexes.
+    # Covered by the unique (image, label, source) and by each partition's own index (see
+    # annotator/dataset/partitions.py): (source, label) in the default partition, (label) of
+    # the suggested rows in a model version's.
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="evidence", db_index=False)
     label = models.ForeignKey("taxonomy.Label", on_delete=models.CASCADE, related_name="evidence", db_index=False)
     source = models.ForeignKey(EvidenceSource, on_delete=models.CASCADE, related_name="evidence", db_index=False)
@@ -190,9 +192,6 @@ class Evidence(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["image", "label", "source"], name="dataset_evidence_unique"),
         ]
-        # Source first: within a model version's partition (one source) it is a label index,
-        # and in the default partition it also serves "every row of this source".
-        indexes = [models.Index(fields=["source", "label"], name="dataset_evidence_source_label")]
 
     def __str__(self) -> str:
         return f"image {self.image_id} label {self.label_id}: {self.score} from source {self.source_id}"

@@ -11,6 +11,13 @@ a validated CHECK (source_id <> <id>) on the default partition, the *guard* of t
 added NOT VALID in a short transaction of its own (``evidence_partition_prepare``), validated
 by the swap (a scan that blocks neither readers nor writers), kept while the source exists
 and dropped with it (``evidence_partition_drop``).
+
+Indexes: the parent has only its keys, the primary key (id, source_id) and the unique
+(image_id, label_id, source_id), which serve every read by image (review page, image page,
+the rerank's join). Reads by label differ per partition, so each has its own index: the
+default partition (source_id, label_id) (its sources' rows by label, or all of one source);
+a model version's partition (label_id) WHERE suggested, all the queues' candidate query
+reads there, a fifth of the rows and the cheapest index to build at each re-predict.
 """
 
 from __future__ import annotations
