@@ -22,14 +22,26 @@ reads there, a fifth of the rows and the cheapest index to build at each re-pred
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import connection
+from django.db import OperationalError, connection, transaction
+from psycopg.errors import LockNotAvailable
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PARENT = "dataset_evidence"
 DEFAULT = "dataset_evidence_default"
+#: How long the swap's ACCESS EXCLUSIVE lock requests wait before stepping back: while one
+#: waits (for a long import, say), every new reader queues behind it, so it gives way, pauses
+#: and tries again, SWAP_TRIES times, the last without limit.
+SWAP_LOCK_TIMEOUT_MS = 2000
+SWAP_TRIES = 30
+SWAP_PAUSE_S = 1.0
 
 
 @contextmanager
@@ -40,6 +52,27 @@ def _deferred_checks_run(cur: Any) -> Iterator[None]:
     cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
     yield
     cur.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+def _locking(cur: Any, action: Callable[[], T], *, what: str) -> T:
+    """Run ``action`` (DDL that takes ACCESS EXCLUSIVE locks) in a savepoint, giving way on lock waits."""
+    cur.execute("SELECT current_setting('lock_timeout')")
+    before = cur.fetchone()[0]
+    for attempt in range(1, SWAP_TRIES + 1):
+        try:
+            with transaction.atomic():
+                timeout = 0 if attempt == SWAP_TRIES else SWAP_LOCK_TIMEOUT_MS
+                cur.execute(f"SET LOCAL lock_timeout = {timeout}")
+                result = action()
+        except (LockNotAvailable, OperationalError) as error:
+            if not isinstance(error, LockNotAvailable) and not isinstance(error.__cause__, LockNotAvailable):
+                raise
+            logger.info("%s: readers or writers hold the evidence tables, try %d again", what, attempt)
+            time.sleep(SWAP_PAUSE_S)
+            continue
+        cur.execute("SELECT set_config('lock_timeout', %s, true)", [before])
+        return result
+    raise AssertionError("unreachable: the last try waits without limit")
 
 
 def partition_name(source_id: int) -> str:
@@ -78,7 +111,7 @@ def evidence_partition_prepare(*, source_id: int) -> None:
         exists, _ = _guard_state(cur, source_id)
         if not exists:
             with _deferred_checks_run(cur):
-                _guard_add(cur, source_id)
+                _locking(cur, lambda: _guard_add(cur, source_id), what="evidence guard")
 
 
 def evidence_partition_guard(cur: Any, *, source_id: int) -> int:
@@ -93,7 +126,7 @@ def evidence_partition_guard(cur: Any, *, source_id: int) -> int:
         return 0
     with _deferred_checks_run(cur):
         if not exists:
-            _guard_add(cur, source_id)
+            _locking(cur, lambda: _guard_add(cur, source_id), what="evidence guard")
         cur.execute(f"DELETE FROM ONLY {DEFAULT} WHERE source_id = %s", [source_id])
         moved = int(cur.rowcount or 0)
         # Scans the default partition with SHARE UPDATE EXCLUSIVE: reads and writes go on.
@@ -111,14 +144,19 @@ def evidence_partition_swap(cur: Any, *, source_id: int, table: str) -> int:
     cur.execute("SELECT to_regclass(%s) IS NOT NULL", [current])
     replacing = bool(cur.fetchone()[0])
     old_rows = 0
-    with _deferred_checks_run(cur):
+    if replacing:
+        cur.execute(f"SELECT count(*) FROM {current}")
+        old_rows = int(cur.fetchone()[0])
+
+    def swap() -> None:
         if replacing:
-            cur.execute(f"SELECT count(*) FROM {current}")
-            old_rows = int(cur.fetchone()[0])
             cur.execute(f"ALTER TABLE {PARENT} DETACH PARTITION {current}")
             cur.execute(f"DROP TABLE {current}")
         cur.execute(f"ALTER TABLE {PARENT} ATTACH PARTITION {table} FOR VALUES IN ({int(source_id)})")
         cur.execute(f"ALTER TABLE {table} RENAME TO {current}")
+
+    with _deferred_checks_run(cur):
+        _locking(cur, swap, what="evidence swap")
     return old_rows
 
 

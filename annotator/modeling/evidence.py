@@ -225,7 +225,7 @@ def evidence_replace(
         cur.execute(f"SET LOCAL maintenance_work_mem = '{EVIDENCE_INDEX_MEMORY}'")
         _ids_stage(cur, "tt_scored_images", np.unique(np.asarray(image_ids, dtype=np.int64)))
         _ids_stage(cur, "tt_scored_labels", np.unique([i for i in label_ids if i >= 0]).astype(np.int64))
-        skip_images = _missing(cur, table="dataset_image", staged="tt_scored_images")
+        # Labels now (a few hundred); images once, under lock, before the keys are added.
         skip_labels = _missing(cur, table="taxonomy_label", staged="tt_scored_labels")
         phases.done("check")
         # Created in this transaction: COPY FREEZE writes the rows frozen and all-visible, so
@@ -242,7 +242,6 @@ def evidence_replace(
                 first_id=None,
                 source_id=source.pk,
                 created=timezone.now(),
-                skip_images=skip_images,
                 skip_labels=skip_labels,
             ):
                 copy.write(chunk)
@@ -250,8 +249,7 @@ def evidence_replace(
         phases.done("copy")
         _indexes_build(cur, table)
         phases.done("indexes")
-        gone, removed = _foreign_keys_add(cur, table)
-        skip_images |= gone
+        skip_images, removed = _foreign_keys_add(cur, table)
         written -= removed
         phases.done("keys")
         evidence_partition_guard(cur, source_id=source.pk)
@@ -303,11 +301,12 @@ def _indexes_build(cur: Any, table: str) -> None:
 def _foreign_keys_add(cur: Any, table: str) -> tuple[set[int], int]:
     """The parent's foreign keys, added to ``table`` and checked.
 
-    Returns the images deleted since the start and how many rows of theirs were dropped.
+    Returns the images deleted since the scoring began and how many rows of theirs were dropped.
 
     Images and labels are locked (SHARE) from here to the commit, so none of the rows checked
-    can lose its image or label before the swap. Rows of images deleted while the indexes were
-    built are dropped first. ATTACH then adopts these keys instead of checking them again.
+    can lose its image or label before the swap. Rows of images deleted since the scoring began
+    are dropped first (found through the unique index, image first). ATTACH then adopts these
+    keys instead of checking them again.
     """
     cur.execute("LOCK TABLE dataset_image, taxonomy_label IN SHARE MODE")
     gone = _missing(cur, table="dataset_image", staged="tt_scored_images")
