@@ -14,12 +14,17 @@ not kept), about 2 of them >= 0.5. What is timed, each on its own:
    format, ids included) COPYed into a bare table with the same eight columns, no index, no
    constraint; the baseline. The bytes are built before the clock starts.
 2. ``write``: LabelLoop's path for the whole job: ``EvidenceSpool.add`` over every batch
-   of scores (floor, top-5 suggestions, formatting, spooling to disk) and then
-   ``evidence_replace`` (one transaction: foreign keys checked set-based, the source's old
-   rows deleted, the spool COPYed into ``dataset_evidence`` with its indexes, refreshed_at
+   of scores (floor, top-5 suggestions, formatting, spooling to disk), then
+   ``evidence_partition_prepare`` (the default partition's guard for the source, its own
+   short transaction) and ``evidence_replace`` (one transaction: the spool COPYed into a
+   fresh table, its indexes built, its foreign keys added and checked, the guard validated,
+   the source's old partition detached and dropped and the new one attached, refreshed_at
    set, commit) — the first re-predict of a version (no old rows).
 3. ``replace``: the same again, now replacing the 9M rows of (2): the steady state of a
    re-predict, and what the budget is checked on (ratio = copy time / replace time).
+
+The default partition holds ``--default-rows`` rows of another source (imported evidence),
+so that the guard's validation and the swap are measured against a non-empty one.
 
 Score generation is not timed. Peak memory (max RSS of this process) is printed: it
 depends on the batch size, not on the number of images. The database
@@ -63,6 +68,12 @@ def database_recreate(admin_url: str, database: str, *, drop_only: bool = False)
 
 
 def setup_django(url: str) -> None:
+    import logging
+
+    # The write path logs the seconds of each phase of the replace.
+    logging.basicConfig(level=logging.WARNING, format="  %(message)s")
+    logging.getLogger("annotator.modeling.evidence").setLevel(logging.INFO)
+
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotator.settings")
     os.environ.setdefault("DEBUG", "1")
@@ -100,6 +111,25 @@ def fill(url: str, images: int, labels: int) -> None:
         cur.execute("ANALYZE")
 
 
+def fill_default(url: str, rows: int, labels: int) -> None:
+    """``rows`` imported evidence rows of another source, in the default partition (not timed)."""
+    with psycopg.connect(url) as conn:
+        source = conn.execute(
+            "INSERT INTO dataset_evidencesource (kind, name, created_at) VALUES ('import', 'bench', now()) RETURNING id"
+        ).fetchone()[0]  # type: ignore[index]
+        conn.execute(
+            """INSERT INTO dataset_evidence (image_id, label_id, source_id, score, keyword, suggested, created_at)
+               SELECT i.id, l.id, %s, 0.9, '', true, now()
+               FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM dataset_image) i
+               JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS k FROM taxonomy_label) l
+                 ON l.k < 4 AND (i.n - 1) * 4 + l.k < %s""",
+            [source, rows],
+        )
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE dataset_evidence_default")
+
+
 def score_batches(image_ids: np.ndarray, labels: int, per_image: int, floor: float, seed: int):
     """Dense (batch, labels) scores: ``per_image`` at or above the floor, ~2 of them >= 0.5, the rest below."""
     rng = np.random.default_rng(seed)
@@ -116,6 +146,7 @@ def score_batches(image_ids: np.ndarray, labels: int, per_image: int, floor: flo
 def run_write_path(*, source, image_ids, label_ids, args, work: Path, tag: str) -> tuple[float, float, int, Path]:
     from django.db import transaction
 
+    from annotator.dataset.partitions import evidence_partition_prepare
     from annotator.modeling.evidence import EvidenceSpool, evidence_replace
 
     spool = EvidenceSpool(work / f"{tag}.copy", source_id=source.pk, label_ids=label_ids, floor=args.floor)
@@ -127,6 +158,7 @@ def run_write_path(*, source, image_ids, label_ids, args, work: Path, tag: str) 
     scored = spool.close()
     spooling = timed
     started = time.perf_counter()
+    evidence_partition_prepare(source_id=source.pk)
     with transaction.atomic():
         counts = evidence_replace(
             source=source, spool_path=spool.path, image_ids=scored, label_ids=label_ids.tolist(), rows=spool.counts.rows
@@ -174,6 +206,7 @@ def main() -> int:
     parser.add_argument("--rows-per-image", type=int, default=10, help="scores at or above the floor per image")
     parser.add_argument("--floor", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--default-rows", type=int, default=None, help="imported rows (default: 4 per image)")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
     url, admin_url = database_urls(BENCH_DB)
@@ -181,6 +214,8 @@ def main() -> int:
     try:
         setup_django(url)
         fill(url, args.images, args.labels)
+        default_rows = args.images * 4 if args.default_rows is None else args.default_rows
+        fill_default(url, default_rows, args.labels)
         from annotator.dataset.models import EvidenceSource, Image
         from annotator.taxonomy.models import Label
 
@@ -205,6 +240,7 @@ def main() -> int:
             f"rows: {rows:,} ({args.images:,} images x {args.rows_per_image} scores >= {args.floor}, "
             f"{args.labels} labels)"
         )
+        print(f"default partition: {default_rows:,} imported rows")
         print(f"copy into a bare table:      {copy:8.2f} s  {rows / copy:12,.0f} rows/s")
         print(
             f"write path, first predict:   {first:8.2f} s  {rows / first:12,.0f} rows/s  ratio {copy / first:.2f}"

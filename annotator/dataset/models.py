@@ -177,10 +177,12 @@ class Evidence(models.Model):
     ranking) and marks as suggested only those in the image's top 5 with score >= 0.5.
     """
 
-    # Covered by the unique (image, label, source) and the (label, source) indexes.
+    # Covered by the unique (image, label, source) and by each partition's own index (see
+    # annotator/dataset/partitions.py): (source, label) in the default partition, (label) of
+    # the suggested rows in a model version's.
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="evidence", db_index=False)
     label = models.ForeignKey("taxonomy.Label", on_delete=models.CASCADE, related_name="evidence", db_index=False)
-    source = models.ForeignKey(EvidenceSource, on_delete=models.CASCADE, related_name="evidence")
+    source = models.ForeignKey(EvidenceSource, on_delete=models.CASCADE, related_name="evidence", db_index=False)
     score = models.FloatField(null=True)
     keyword = models.CharField(max_length=300, blank=True)  # the source's own word for it
     suggested = models.BooleanField(default=True, db_default=True)
@@ -190,7 +192,6 @@ class Evidence(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["image", "label", "source"], name="dataset_evidence_unique"),
         ]
-        indexes = [models.Index(fields=["label", "source"])]
 
     def __str__(self) -> str:
         return f"image {self.image_id} label {self.label_id}: {self.score} from source {self.source_id}"

@@ -5,21 +5,23 @@ While a job scores images, ``EvidenceSpool`` turns each batch of scores into evi
 and appends them, as fixed-width binary rows, to a spool file in the job's run folder: memory
 stays bounded by one batch whatever the number of images.
 
-``evidence_replace`` then swaps the source's evidence in one transaction: the old rows are
-deleted and the spool is COPYed straight into ``dataset_evidence`` in PostgreSQL's binary COPY
-format (built with numpy, ids drawn from the table's sequence as one block). Per-row foreign-key
-triggers (three lookups and row locks per row) would cost more than the COPY itself, so
-when the role may (superuser, or granted on PostgreSQL 15+) they are switched off for this
-transaction only and the keys are checked set-based instead: the image and label tables
-are locked in SHARE mode (nothing can delete a row they reference until commit; readers
-and the cleaning queues are not blocked), and rows of images or labels deleted since the
-scoring began are left out. Readers see the old evidence until the commit, then the new.
+``evidence_replace`` then swaps the source's evidence whole. ``dataset_evidence`` is
+partitioned by source (annotator/dataset/partitions.py): the spool is COPYed, in PostgreSQL's
+binary COPY format built with numpy, into a fresh table with no index and no foreign key
+(the COPY pays for nothing but the rows); its indexes are then built in bulk (one sort each,
+far cheaper than millions of incremental inserts into the live indexes), its foreign keys
+added (each checked by one anti-join), and at the very end the source's old partition is
+detached and dropped and the new table attached in its place. Readers see the old evidence
+until the commit, then the new; only the last few milliseconds (detach, attach) make them
+wait. Images or labels deleted while the job scored are left out.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import struct
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,15 +32,9 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
-from annotator.dataset.importing.staging import (
-    SET_BASED_FK_MIN_ROWS,
-    bulk_session_tune,
-    copy_rows,
-    fk_bypass_allowed,
-    raw_cursor,
-    temp_table_create,
-)
+from annotator.dataset.importing.staging import bulk_session_tune, raw_cursor, temp_table_create
 from annotator.dataset.models import EvidenceSource
+from annotator.dataset.partitions import PARENT, evidence_partition_guard, evidence_partition_swap, partition_name
 
 logger = logging.getLogger(__name__)
 
@@ -47,23 +43,33 @@ SUGGEST_MIN_SCORE = 0.5
 COPY_COLUMNS = ("id", "image_id", "label_id", "source_id", "score", "keyword", "suggested", "created_at")
 #: What the spool file holds per row (native, fixed width: 25 bytes).
 SPOOL_ROW = np.dtype([("image", "<i8"), ("label", "<i8"), ("score", "<f8"), ("suggested", "u1")])
-#: One row of PostgreSQL's binary COPY format for COPY_COLUMNS: a field count, then (length, value)
-#: per field, big-endian. ``keyword`` is the empty string (length 0, no bytes).
-COPY_ROW = np.dtype(
-    [
-        ("fields", ">i2"),
-        ("id_len", ">i4"), ("id", ">i8"),
-        ("image_len", ">i4"), ("image", ">i8"),
-        ("label_len", ">i4"), ("label", ">i8"),
-        ("source_len", ">i4"), ("source", ">i8"),
-        ("score_len", ">i4"), ("score", ">f8"),
-        ("keyword_len", ">i4"),
-        ("suggested_len", ">i4"), ("suggested", "u1"),
-        ("created_len", ">i4"), ("created", ">i8"),
-    ]
-)  # fmt: skip
+
+
+def copy_row_dtype(*, with_ids: bool) -> np.dtype:
+    """One row of PostgreSQL's binary COPY format for COPY_COLUMNS (less ``id`` unless ``with_ids``).
+
+    A field count, then (length, value) per field, big-endian. ``keyword`` is the empty
+    string (length 0, no bytes).
+    """
+    ids = [("id_len", ">i4"), ("id", ">i8")] if with_ids else []
+    return np.dtype(
+        [
+            ("fields", ">i2"), *ids,
+            ("image_len", ">i4"), ("image", ">i8"),
+            ("label_len", ">i4"), ("label", ">i8"),
+            ("source_len", ">i4"), ("source", ">i8"),
+            ("score_len", ">i4"), ("score", ">f8"),
+            ("keyword_len", ">i4"),
+            ("suggested_len", ">i4"), ("suggested", "u1"),
+            ("created_len", ">i4"), ("created", ">i8"),
+        ]
+    )  # fmt: skip
+
+
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
 COPY_TRAILER = struct.pack("!h", -1)
+#: maintenance_work_mem of the index builds: a 9M-row sort fits in memory (no spill to disk).
+EVIDENCE_INDEX_MEMORY = "1GB"
 #: Rows per binary COPY write at replace time (~83 MB of COPY data).
 COPY_ROWS_PER_WRITE = 1_000_000
 _POSTGRES_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -135,7 +141,7 @@ class EvidenceSpool:
 def copy_binary_chunks(
     spool_path: Path,
     *,
-    first_id: int,
+    first_id: int | None,
     source_id: int,
     created: datetime,
     skip_images: set[int] = frozenset(),  # type: ignore[assignment]
@@ -143,12 +149,14 @@ def copy_binary_chunks(
 ) -> Iterator[bytes]:
     """The spool as PostgreSQL binary COPY data for COPY_COLUMNS, ids from ``first_id`` on.
 
-    Vectorised: a million rows cost a few tens of milliseconds here, so COPY parsing and the
-    table's indexes are all that is left to pay. Rows of ``skip_images`` / ``skip_labels`` are
-    left out (and take no id).
+    ``first_id`` None: no ``id`` field (the table's default draws it). Vectorised: a million
+    rows cost a few tens of milliseconds here, so COPY parsing is all that is left to pay.
+    Rows of ``skip_images`` / ``skip_labels`` are left out.
     """
     micros = int((created - _POSTGRES_EPOCH).total_seconds() * 1_000_000)
-    next_id = first_id
+    row_type = copy_row_dtype(with_ids=first_id is not None)
+    fields = len(COPY_COLUMNS) - (first_id is None)
+    next_id = first_id or 0
     yield COPY_HEADER
     with open(spool_path, "rb") as spool:
         while block := spool.read(COPY_ROWS_PER_WRITE * SPOOL_ROW.itemsize):
@@ -156,38 +164,38 @@ def copy_binary_chunks(
             if skip_images or skip_labels:
                 keep = ~np.isin(rows["image"], list(skip_images)) & ~np.isin(rows["label"], list(skip_labels))
                 rows = rows[keep]
-            out = np.zeros(rows.size, dtype=COPY_ROW)
-            out["fields"] = len(COPY_COLUMNS)
-            for name, size in (("id", 8), ("image", 8), ("label", 8), ("source", 8), ("score", 8), ("created", 8)):
+            out = np.zeros(rows.size, dtype=row_type)
+            out["fields"] = fields
+            for name, size in (("image", 8), ("label", 8), ("source", 8), ("score", 8), ("created", 8)):
                 out[f"{name}_len"] = size
             out["suggested_len"] = 1
-            out["id"] = np.arange(next_id, next_id + rows.size, dtype=np.int64)
+            if first_id is not None:
+                out["id_len"] = 8
+                out["id"] = np.arange(next_id, next_id + rows.size, dtype=np.int64)
+                next_id += rows.size
             out["image"], out["label"], out["score"] = rows["image"], rows["label"], rows["score"]
             out["suggested"] = rows["suggested"]
             out["source"], out["created"] = source_id, micros
-            next_id += rows.size
             yield out.tobytes()
     yield COPY_TRAILER
+
+
+_ID_ROW = np.dtype([("fields", ">i2"), ("length", ">i4"), ("id", ">i8")])
+
+
+def _ids_stage(cur: Any, table: str, ids: np.ndarray) -> None:
+    """TEMP ``table(id)`` filled with ``ids`` by one binary COPY (900k ids: milliseconds)."""
+    temp_table_create(cur, table, "id bigint")
+    rows = np.zeros(ids.size, dtype=_ID_ROW)
+    rows["fields"], rows["length"], rows["id"] = 1, 8, ids
+    with cur.copy(f"COPY {table} (id) FROM STDIN WITH (FORMAT binary)") as copy:
+        copy.write(COPY_HEADER + rows.tobytes() + COPY_TRAILER)
+    cur.execute(f"ANALYZE {table}")
 
 
 def _missing(cur: Any, *, table: str, staged: str) -> set[int]:
     cur.execute(f"SELECT s.id FROM {staged} s WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.id = s.id)")
     return {int(row[0]) for row in cur.fetchall()}
-
-
-def _ids_reserve(cur: Any, count: int) -> int:
-    """The first of ``count`` consecutive evidence ids taken from the table's sequence.
-
-    The caller holds dataset_evidence in SHARE ROW EXCLUSIVE mode, so no other insert draws
-    from the sequence between the two statements. Saves the per-row sequence call of COPY.
-    """
-    cur.execute("SELECT pg_get_serial_sequence('dataset_evidence', 'id')")
-    sequence = cur.fetchone()[0]
-    cur.execute("SELECT nextval(%s)", [sequence])
-    first = int(cur.fetchone()[0])
-    if count > 1:
-        cur.execute("SELECT setval(%s, %s)", [sequence, first + count - 1])
-    return first
 
 
 def evidence_replace(
@@ -197,57 +205,120 @@ def evidence_replace(
     image_ids: np.ndarray,
     label_ids: Sequence[int],
     rows: int,
-    fk_bypass_min_rows: int = SET_BASED_FK_MIN_ROWS,
 ) -> dict[str, int]:
     """Replace ``source``'s evidence with the spooled rows and set its refreshed_at; one transaction.
 
-    Other writers of evidence (imports) wait for the commit; readers never do. Returns counts:
-    deleted (old rows), written, skipped_images / skipped_labels (deleted while scoring).
-    Call inside the caller's transaction to commit it together with more.
+    Other writers of evidence (imports, competitors) go on meanwhile, and so do readers, but
+    for the swap itself at the end. Returns counts: deleted (old rows), written,
+    skipped_images / skipped_labels (deleted while scoring). Call inside the caller's
+    transaction to commit it together with more; call ``evidence_partition_prepare`` in a
+    transaction of its own before, so the first swap of a source does not lock the default
+    partition (see annotator/dataset/partitions.py).
     """
+    # A name of its own per write: the indexes' names must not clash with the old partition's.
+    table = f"{partition_name(source.pk)}_{secrets.token_hex(4)}"
+    phases = _Phases()
     with transaction.atomic(), raw_cursor() as cur:
+        # One re-predict of a source at a time, and the source stays until the commit.
+        cur.execute("SELECT id FROM dataset_evidencesource WHERE id = %s FOR UPDATE", [source.pk])
         bulk_session_tune(cur)
-        # One writer of evidence at a time for the length of the swap (readers go on).
-        cur.execute("LOCK TABLE dataset_evidence IN SHARE ROW EXCLUSIVE MODE")
-        bypass = rows >= fk_bypass_min_rows and fk_bypass_allowed(cur)
-        if bypass:
-            # Nothing deletes an image or a label until commit; reads go on.
-            cur.execute("LOCK TABLE dataset_image, taxonomy_label IN SHARE MODE")
-        temp_table_create(cur, "tt_scored_images", "id bigint")
-        copy_rows(cur, "tt_scored_images", ["id"], ((int(i),) for i in np.unique(image_ids)))
-        temp_table_create(cur, "tt_scored_labels", "id bigint")
-        copy_rows(cur, "tt_scored_labels", ["id"], ((int(i),) for i in set(label_ids) if i >= 0))
-        skip_images = _missing(cur, table="dataset_image", staged="tt_scored_images")
+        cur.execute(f"SET LOCAL maintenance_work_mem = '{EVIDENCE_INDEX_MEMORY}'")
+        _ids_stage(cur, "tt_scored_images", np.unique(np.asarray(image_ids, dtype=np.int64)))
+        _ids_stage(cur, "tt_scored_labels", np.unique([i for i in label_ids if i >= 0]).astype(np.int64))
+        # Labels now (a few hundred); images once, under lock, before the keys are added.
         skip_labels = _missing(cur, table="taxonomy_label", staged="tt_scored_labels")
-        cur.execute("DELETE FROM dataset_evidence WHERE source_id = %s", [source.pk])
-        deleted = cur.rowcount
-        first_id = _ids_reserve(cur, rows) if rows else 0
-        if bypass:
-            cur.execute("SET LOCAL session_replication_role = replica")
-        columns = ", ".join(COPY_COLUMNS)
-        with cur.copy(f"COPY dataset_evidence ({columns}) FROM STDIN WITH (FORMAT binary)") as copy:
+        phases.done("check")
+        # Created in this transaction: COPY FREEZE writes the rows frozen and all-visible, so
+        # the first readers do not rewrite every page to set hint bits. The CHECK, tested per
+        # row as COPY goes, lets ATTACH skip its scan.
+        cur.execute(
+            f"CREATE TABLE {table} (LIKE {PARENT} INCLUDING DEFAULTS, "
+            f"CONSTRAINT {table}_source CHECK (source_id = {int(source.pk)}))"
+        )
+        columns = ", ".join(COPY_COLUMNS[1:])  # ids from the table's sequence (cached per session)
+        with cur.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT binary, FREEZE)") as copy:
             for chunk in copy_binary_chunks(
                 spool_path,
-                first_id=first_id,
+                first_id=None,
                 source_id=source.pk,
                 created=timezone.now(),
-                skip_images=skip_images,
                 skip_labels=skip_labels,
             ):
                 copy.write(chunk)
-        if bypass:
-            cur.execute("SET LOCAL session_replication_role = origin")
-        written = rows
-        if skip_images or skip_labels:
-            cur.execute("SELECT count(*) FROM dataset_evidence WHERE source_id = %s", [source.pk])
-            found = cur.fetchone()
-            written = int(found[0]) if found else 0
+        written = int(cur.rowcount)
+        phases.done("copy")
+        _indexes_build(cur, table)
+        phases.done("indexes")
+        skip_images, removed = _foreign_keys_add(cur, table)
+        written -= removed
+        phases.done("keys")
+        evidence_partition_guard(cur, source_id=source.pk)
+        phases.done("guard")
+        deleted = evidence_partition_swap(cur, source_id=source.pk, table=table)
         EvidenceSource.objects.filter(pk=source.pk).update(refreshed_at=timezone.now())
+        phases.done("swap")
+    phases.done("commit")
     counts = {
         "deleted": deleted,
         "written": written,
         "skipped_images": len(skip_images),
         "skipped_labels": len(skip_labels),
     }
-    logger.info("evidence of %s replaced: %s (foreign keys %s)", source, counts, "set-based" if bypass else "per row")
+    logger.info("evidence of %s replaced: %s; seconds: %s", source, counts, phases)
     return counts
+
+
+class _Phases:
+    """Seconds spent in each phase of a replace, for the log."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self._last, 2)
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {seconds}" for name, seconds in self.seconds.items())
+
+
+def _indexes_build(cur: Any, table: str) -> None:
+    """The indexes of a model version's partition, each built by one sort; then statistics.
+
+    The key constraints (not bare unique indexes) are what ATTACH matches to the parent's;
+    the partial label index is this partition's own (annotator/dataset/partitions.py).
+    """
+    cur.execute(f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY (id, source_id)")
+    cur.execute(f"ALTER TABLE {table} ADD CONSTRAINT {table}_unique UNIQUE (image_id, label_id, source_id)")
+    # The queues' reads by label take only suggested rows (~2 in 10): a partial index.
+    cur.execute(f"CREATE INDEX {table}_label_suggested ON {table} (label_id) WHERE suggested")
+    # The queues re-rank right after the commit: they plan with real statistics (a sample).
+    cur.execute(f"ANALYZE {table}")
+
+
+def _foreign_keys_add(cur: Any, table: str) -> tuple[set[int], int]:
+    """The parent's foreign keys, added to ``table`` and checked.
+
+    Returns the images deleted since the scoring began and how many rows of theirs were dropped.
+
+    Images and labels are locked (SHARE) from here to the commit, so none of the rows checked
+    can lose its image or label before the swap. Rows of images deleted since the scoring began
+    are dropped first (found through the unique index, image first). ATTACH then adopts these
+    keys instead of checking them again.
+    """
+    cur.execute("LOCK TABLE dataset_image, taxonomy_label IN SHARE MODE")
+    gone = _missing(cur, table="dataset_image", staged="tt_scored_images")
+    removed = 0
+    if gone:
+        cur.execute(f"DELETE FROM {table} WHERE image_id = ANY(%s)", [sorted(gone)])
+        removed = int(cur.rowcount)
+    cur.execute(
+        """SELECT c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c
+           WHERE c.conrelid = %s::regclass AND c.contype = 'f' ORDER BY c.conname""",
+        [PARENT],
+    )
+    for name, definition in cur.fetchall():
+        cur.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+    return gone, removed

@@ -31,6 +31,7 @@ from django.db.models import F
 from django.db.models.functions import Now
 
 from annotator.dataset.models import Image, Snapshot
+from annotator.dataset.partitions import evidence_partition_prepare
 from annotator.modeling.evidence import EvidenceSpool, evidence_replace
 from annotator.modeling.models import HEARTBEAT_INTERVAL, Job, ModelVersion
 from annotator.modeling.versions import version_register
@@ -389,6 +390,8 @@ def _run_predict(job: Job, progress: Progress) -> None:
     finally:
         image_ids = spool.close()
     progress.write(force=True, phase="writing evidence")
+    # Its own short transaction: the swap's must not hold the default partition's lock throughout.
+    evidence_partition_prepare(source_id=version.source_id)
     with transaction.atomic():
         counts = evidence_replace(
             source=version.source,

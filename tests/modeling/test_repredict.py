@@ -95,7 +95,7 @@ def test_repredict_replaces_the_versions_evidence_and_sends_the_rerank(
 
 
 def test_the_set_based_path_checks_images_and_labels_itself(db, tmp_path):
-    """With the per-row key triggers off, rows of images deleted meanwhile are still left out."""
+    """Rows of images deleted while the job scored are left out (the new partition's keys hold)."""
     labels = [Label.objects.create(key=f"l{i}", name_en=f"L{i}") for i in range(3)]
     images = [
         Image.objects.create(
@@ -116,7 +116,6 @@ def test_the_set_based_path_checks_images_and_labels_itself(db, tmp_path):
         image_ids=scored,
         label_ids=label_ids.tolist(),
         rows=12,
-        fk_bypass_min_rows=0,
     )
     assert counts == {"deleted": 0, "written": 9, "skipped_images": 1, "skipped_labels": 0}
     assert not Evidence.objects.filter(image_id=gone).exists()

@@ -87,23 +87,28 @@ def apply_evidence_staged(*, table: str, source: EvidenceSource) -> dict[str, in
                 raise ConcurrentLabelChange(f"{missing} images, labels or sources were deleted meanwhile")
         with fks:
             cur.execute(
-                f"""WITH up AS (
-                      INSERT INTO dataset_evidence (image_id, label_id, source_id, score, keyword, created_at)
-                      SELECT s.image_id, s.label_id, %(source)s, s.score, s.keyword, now()
+                # dataset_evidence is partitioned: RETURNING cannot read xmax, so whether a row
+                # is new comes from the join that picks the rows to write.
+                f"""WITH src AS (
+                      SELECT s.image_id, s.label_id, s.score, s.keyword, e.id IS NULL AS is_new
                       FROM (SELECT DISTINCT ON (image_id, label_id) image_id, label_id, score,
                                    left(keyword, 300) AS keyword
                             FROM {table} ORDER BY image_id, label_id, score DESC NULLS LAST) s
                       -- Only new or changed rows reach the upsert: a re-import reads, never writes.
                       LEFT JOIN dataset_evidence e
                         ON e.image_id = s.image_id AND e.label_id = s.label_id AND e.source_id = %(source)s
-                      WHERE e.id IS NULL OR e.score IS DISTINCT FROM s.score OR e.keyword <> s.keyword
-                      ORDER BY s.image_id, s.label_id
+                      WHERE e.id IS NULL OR e.score IS DISTINCT FROM s.score OR e.keyword <> s.keyword),
+                    up AS (
+                      INSERT INTO dataset_evidence (image_id, label_id, source_id, score, keyword, created_at)
+                      SELECT image_id, label_id, %(source)s, score, keyword, now() FROM src
+                      ORDER BY image_id, label_id
                       ON CONFLICT (image_id, label_id, source_id) DO UPDATE
                         SET score = EXCLUDED.score, keyword = EXCLUDED.keyword
                         WHERE dataset_evidence.score IS DISTINCT FROM EXCLUDED.score
                            OR dataset_evidence.keyword <> EXCLUDED.keyword
-                      RETURNING (xmax = 0) AS created)
-                    SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM up""",
+                      RETURNING image_id, label_id)
+                    SELECT count(*) FILTER (WHERE src.is_new), count(*) FILTER (WHERE NOT src.is_new)
+                    FROM up JOIN src USING (image_id, label_id)""",
                 {"source": source.pk},
             )
             row = cur.fetchone()

@@ -1,0 +1,84 @@
+"""Migration 0008 turns a populated evidence table into partitions by source, and back."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+BEFORE = [("dataset", "0007_evidence_suggested_refreshed")]
+AFTER = [("dataset", "0008_evidence_partitioned")]
+
+
+def _migrate(target) -> None:
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(target)
+
+
+def _rows() -> list[tuple]:
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT id, image_id, label_id, source_id, score, keyword, suggested FROM dataset_evidence ORDER BY id"
+        )
+        return cur.fetchall()
+
+
+def _tables() -> dict[int, str]:
+    with connection.cursor() as cur:
+        cur.execute("SELECT DISTINCT source_id, tableoid::regclass::text FROM dataset_evidence")
+        return dict(cur.fetchall())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_moves_each_model_versions_rows_to_its_own_partition_and_back():
+    _migrate(BEFORE)
+    try:
+        with connection.cursor() as cur:
+            cur.execute(
+                """INSERT INTO dataset_image (content_hash, storage_root, relative_path, size_bytes, width, height,
+                                              origin, origin_ref, split, created_at)
+                   SELECT lpad(to_hex(n), 64, '0'), '/i', n || '.jpg', 1, 1, 1, 'public', '', 'train', now()
+                   FROM generate_series(1, 5) n"""
+            )
+            cur.execute(
+                """INSERT INTO taxonomy_label (key, name_en, name_zh, guideline, is_small_object, is_active,
+                                               created_at, updated_at)
+                   SELECT 'm' || n, 'M', '', '', false, true, now(), now() FROM generate_series(1, 3) n"""
+            )
+            cur.execute(
+                """INSERT INTO dataset_evidencesource (kind, name, created_at)
+                   VALUES ('model', 'v1', now()), ('competitor', 'baidu', now()) RETURNING id"""
+            )
+            model, competitor = (row[0] for row in cur.fetchall())
+            cur.execute(
+                """INSERT INTO dataset_evidence (image_id, label_id, source_id, score, keyword, suggested, created_at)
+                   SELECT i.id, l.id, s.id, 0.5, s.name, s.kind = 'competitor', now()
+                   FROM dataset_image i, taxonomy_label l, dataset_evidencesource s
+                   WHERE NOT (s.kind = 'competitor' AND i.id = (SELECT min(id) FROM dataset_image)
+                              AND l.id = (SELECT min(id) FROM taxonomy_label))"""
+            )
+        before = _rows()
+        assert len(before) == 29
+
+        _migrate(AFTER)
+        assert _rows() == before  # ids and values kept
+        assert _tables() == {model: f"dataset_evidence_s{model}", competitor: "dataset_evidence_default"}
+        with connection.cursor() as cur:
+            # new rows take ids after the old ones
+            cur.execute(
+                """INSERT INTO dataset_evidence (image_id, label_id, source_id, score, keyword, created_at)
+                   SELECT min(image_id), min(label_id), %s, 0.1, 'new', now() FROM dataset_evidence
+                   WHERE source_id = %s RETURNING id""",
+                [competitor, model],
+            )
+            assert cur.fetchone()[0] > max(row[0] for row in before)
+        assert _tables()[competitor] == "dataset_evidence_default"
+
+        with connection.cursor() as cur:
+            cur.execute("DELETE FROM dataset_evidence WHERE keyword = 'new'")
+        _migrate(BEFORE)
+        assert _rows() == before
+        assert set(_tables().values()) == {"dataset_evidence"}
+    finally:
+        _migrate(AFTER)
