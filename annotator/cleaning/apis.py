@@ -71,9 +71,10 @@ def _labels_of(
 def _shown_label(decision: Decision, state: int | None) -> list[dict[str, Any]]:
     """A gold answer's label as its tile shows it (never the verified answer the truth holds)."""
     names = getattr(decision, "label_names", None) or {}
-    key, name_en, name_zh = names.get(decision.item.label_id) or Label.objects.filter(
-        pk=decision.item.label_id
-    ).values_list("key", "name_en", "name_zh").get()
+    key, name_en, name_zh = (
+        names.get(decision.item.label_id)
+        or Label.objects.filter(pk=decision.item.label_id).values_list("key", "name_en", "name_zh").get()
+    )
     return [{"key": key, "name_en": name_en, "name_zh": name_zh, "state": state}]
 
 
