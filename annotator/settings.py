@@ -255,6 +255,13 @@ if not 0 < AUDIT_RATE <= 1:
     raise ImproperlyConfigured(f"LABELLOOP_AUDIT_RATE={AUDIT_RATE} must be above 0 and at most 1")
 if not 0 < AUDIT_ACCURACY_TARGET <= 1:
     raise ImproperlyConfigured(f"LABELLOOP_ACCURACY_TARGET={AUDIT_ACCURACY_TARGET} must be above 0 and at most 1")
+# Gold items: the share of each review batch made of items whose answer a QA lead knows
+# (marked from the audit page), shown like any other tile; 0 turns gold items off.
+AUDIT_GOLD_RATE = env_float("LABELLOOP_GOLD_RATE", 0.0)
+if not 0 <= AUDIT_GOLD_RATE <= 0.5:
+    raise ImproperlyConfigured(
+        f"LABELLOOP_GOLD_RATE={AUDIT_GOLD_RATE} must be between 0 (gold items off) and 0.5 (half of each batch)"
+    )
 try:
     _audit_hour, _audit_minute = (int(part) for part in AUDIT_TIME.split(":"))
     if not (0 <= _audit_hour < 24 and 0 <= _audit_minute < 60):

@@ -83,6 +83,9 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "audits:api_explain": ("qa_lead", "admin"),
     "audits:api_withdraw": ("qa_lead", "admin"),
     "audits:api_second_look": ("qa_lead", "admin"),
+    "audits:api_gold_mark": ("qa_lead", "admin"),
+    "audits:gold": ("qa_lead", "admin"),
+    "audits:gold_deactivate": ("qa_lead", "admin"),
 }
 # Django admin guards itself (is_staff); only admins are staff.
 ADMIN_NAMESPACE = "admin"
@@ -108,6 +111,8 @@ POST_ONLY |= {
     "audits:api_explain",
     "audits:api_withdraw",
     "audits:api_second_look",
+    "audits:api_gold_mark",
+    "audits:gold_deactivate",
 }
 PERSONAS = ("annotator", "qa_lead", "admin", "outsider")
 

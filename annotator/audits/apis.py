@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +20,7 @@ from rest_framework.views import APIView
 from annotator.accounts.access import STAFF_ROLES, HasRole
 from annotator.audits.models import AuditItem, Reason
 from annotator.audits.selectors import audit_changes, audit_item_get_for_user
+from annotator.audits.selectors_gold import audit_item_gold
 from annotator.audits.services import (
     AuditStateError,
     audit_explain,
@@ -26,6 +28,7 @@ from annotator.audits.services import (
     audit_second_look,
     audit_withdraw,
 )
+from annotator.audits.services.gold import GoldAlready, audit_item_final_verdict, gold_mark
 from annotator.cleaning.models import Verdict
 
 AUDIT_VERDICTS = {"present": Verdict.PRESENT, "absent": Verdict.ABSENT}
@@ -78,6 +81,9 @@ def audit_payload(*, item: AuditItem, user: Any) -> dict[str, Any]:
             for change in audit_changes(item=item)
         ],
         "next_url": reverse("audits:next"),
+        # A finished audit can become a gold item (audits/services/gold.py).
+        "gold_allowed": audit_item_final_verdict(item) is not None,
+        "gold": audit_item_gold(item=item),
     }
 
 
@@ -168,3 +174,21 @@ class AuditSecondLookApi(APIView):
         except AuditStateError as error:
             return _conflict(error)
         return Response(_fresh(item, request.user))
+
+
+class GoldMarkApi(APIView):
+    """Use a finished audit's item as a gold item, QA's verdict as its answer; 409 when it is one."""
+
+    permission_classes = [HasRole(*STAFF_ROLES)]
+
+    def post(self, request: Request, item_id: int) -> Response:
+        item = audit_item_get_for_user(user=request.user, item_id=item_id)
+        try:
+            gold = gold_mark(user=request.user, item=item)
+        except GoldAlready:
+            return Response({"detail": _("This item is a gold item already.")}, status=status.HTTP_409_CONFLICT)
+        except AuditStateError as error:
+            return _conflict(error)
+        return Response(
+            {"gold": gold.pk, "item": item.pk, "answer": _verdict_name(gold.answer)}, status=status.HTTP_201_CREATED
+        )

@@ -8,6 +8,10 @@ differ, the QA lead gives a reason (and may write a note), the dataset truth is 
 may get a second look from another QA lead, whose verdict settles it.
 
 Accuracy (selectors) is agreed ÷ audited over finished items, with a Wilson 95 % interval.
+
+A GoldItem is a review item whose answer a QA lead knows (marked from the audit page); the
+review page mixes gold items into batches at LABELLOOP_GOLD_RATE, and answers on them
+(cleaning Decisions of kind GOLD) give a gold accuracy reported apart from audit accuracy.
 """
 
 from __future__ import annotations
@@ -99,3 +103,26 @@ class AuditItem(models.Model):
 
     def __str__(self) -> str:
         return f"audit of decision {self.decision_id} ({self.get_status_display()})"
+
+
+class GoldItem(models.Model):
+    """A review item with a known answer, shown among other people's batches to measure them.
+
+    ``answer`` is present or absent (cleaning.Verdict); ``shown_state`` is the dataset state
+    its tile shows (the one the item had before it was decided, not the verified answer).
+    """
+
+    review_item = models.OneToOneField("cleaning.ReviewItem", on_delete=models.CASCADE, related_name="gold_item")
+    answer = models.SmallIntegerField()
+    shown_state = models.SmallIntegerField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"gold item {self.review_item_id} ({'active' if self.active else 'inactive'})"

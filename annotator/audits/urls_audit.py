@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, path
 
-from annotator.audits import apis, views_audit
+from annotator.audits import apis, views_audit, views_gold
 
 urlpatterns: list[URLPattern] = [
     path("", views_audit.index, name="index"),
@@ -12,4 +12,7 @@ urlpatterns: list[URLPattern] = [
     path("api/items/<int:item_id>/explain/", apis.AuditExplainApi.as_view(), name="api_explain"),
     path("api/items/<int:item_id>/withdraw/", apis.AuditWithdrawApi.as_view(), name="api_withdraw"),
     path("api/items/<int:item_id>/second-look/", apis.AuditSecondLookApi.as_view(), name="api_second_look"),
+    path("api/items/<int:item_id>/gold/", apis.GoldMarkApi.as_view(), name="api_gold_mark"),
+    path("gold/", views_gold.gold_list, name="gold"),
+    path("gold/<int:gold_id>/deactivate/", views_gold.gold_deactivate_view, name="gold_deactivate"),
 ]

@@ -139,6 +139,7 @@ def item_page(request: HttpRequest, item_id: int) -> HttpResponse:
         "second_url": reverse("audits:api_second_look", args=[item.pk]),
         "explain_url": reverse("audits:api_explain", args=[item.pk]),
         "withdraw_url": reverse("audits:api_withdraw", args=[item.pk]),
+        "gold_url": reverse("audits:api_gold_mark", args=[item.pk]),
         "next_url": reverse("audits:next"),
         "left": audit_progress(day=item.day),
         "media_url": settings.MEDIA_URL,

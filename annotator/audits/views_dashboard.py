@@ -18,9 +18,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from annotator.accounts.access import ANY_ROLE, STAFF_ROLES, role_required
+from annotator.accounts.roles import Role, user_has_role
 from annotator.audits.forms_dashboard import AccuracyRangeForm, range_form_bind
 from annotator.audits.selectors import WEAKEST_MIN_AUDITS, accuracy_csv_rows, feedback_subject_for
 from annotator.audits.selectors_dashboard import dashboard_for, mistakes_for, person_accuracy_for
+from annotator.audits.selectors_gold import gold_accuracy_by_annotator, gold_accuracy_for
 
 
 def _range(form: AccuracyRangeForm) -> dict[str, object]:
@@ -41,6 +43,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     data = form.cleaned_data
     context |= {
         "board": dashboard_for(start=data["start"], end=data["end"], period=data["period"]),
+        "gold_rows": gold_accuracy_by_annotator(start=data["start"], end=data["end"]),
         "range": _range(form),
     }
     return render(request, "audits/dashboard.html", context)
@@ -76,6 +79,9 @@ def _person_page(request: HttpRequest, *, subject: Any, keep_annotator: str = ""
         ),
         "mistakes": mistakes_for(annotator_id=person_id, start=data["start"], end=data["end"]),
     }
+    # Gold items stay unnoticeable to annotators: only QA leads and admins see gold accuracy.
+    if user_has_role(request.user, Role.QA_LEAD):
+        context["gold"] = gold_accuracy_for(user_id=person_id, start=data["start"], end=data["end"])
     return render(request, "audits/person.html", context)
 
 

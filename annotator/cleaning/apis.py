@@ -68,7 +68,37 @@ def _labels_of(
     ]
 
 
+def _shown_label(decision: Decision, state: int | None) -> list[dict[str, Any]]:
+    """A gold answer's label as its tile shows it (never the verified answer the truth holds)."""
+    names = getattr(decision, "label_names", None) or {}
+    key, name_en, name_zh = (
+        names.get(decision.item.label_id)
+        or Label.objects.filter(pk=decision.item.label_id).values_list("key", "name_en", "name_zh").get()
+    )
+    return [{"key": key, "name_en": name_en, "name_zh": name_zh, "state": state}]
+
+
+def _gold_payload(decision: Decision) -> dict[str, Any]:
+    """An answer on a gold item, answered like a first decision on an open item."""
+    shown = decision.previous_state
+    new_state = shown if decision.verdict == Verdict.UNSURE else decision.verdict
+    return {
+        "decision": decision.pk,
+        "item": decision.item.pk,
+        "verdict": {v: k for k, v in VERDICTS.items()}[Verdict(decision.verdict)],
+        "kind": Decision.Kind.FIRST.name.lower(),
+        "previous_state": shown,
+        "new_state": new_state,
+        "second_opinion": False,
+        "agrees": None,
+        "conflicts": [],
+        "labels": _shown_label(decision, new_state),
+    }
+
+
 def decision_payload(decision: Decision) -> dict[str, Any]:
+    if decision.kind == Decision.Kind.GOLD:
+        return _gold_payload(decision)
     item = decision.item
     changed = set(getattr(decision, "changed_label_ids", ()))  # set by decision_record
     return {
@@ -151,14 +181,19 @@ class DecisionUndoApi(APIView):
             return Response({"detail": _("Nothing to undo.")}, status=status.HTTP_404_NOT_FOUND)
         decision = result.decision
         item = decision.item
-        changed = set(result.restored) | set(result.skipped) | {item.label_id}
+        if decision.kind == Decision.Kind.GOLD:  # the tile goes back to the state it showed
+            labels = _shown_label(decision, decision.previous_state)
+            restored = int(decision.verdict not in (Verdict.UNSURE, decision.previous_state))
+        else:
+            labels = _labels_of(item.image_id, set(result.restored) | set(result.skipped) | {item.label_id})
+            restored = len(result.restored)
         return Response(
             {
                 "decision": decision.pk,
                 "item": item.pk,
-                "restored": len(result.restored),
+                "restored": restored,
                 "skipped": len(result.skipped),
-                "labels": _labels_of(item.image_id, changed),
+                "labels": labels,
             }
         )
 

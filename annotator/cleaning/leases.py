@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from annotator.cleaning.gold import gold_attach, gold_pick, gold_rate
 from annotator.cleaning.models import ItemStatus, Lease, ReviewItem
 from annotator.taxonomy.models import Label
 
@@ -56,7 +57,8 @@ def lease_take(*, user: Any, label: Label, size: int | None = None) -> Lease:
 
     Highest priority first. A user already holding LEASES_PER_LABEL live leases on the label
     gets the newest of them back instead (a page prefetching twice takes nothing more).
-    The lease may hold fewer items than asked, or none: the queue is (nearly) done.
+    The lease may hold fewer items than asked, or none: the queue is (nearly) done. With
+    LABELLOOP_GOLD_RATE above 0, gold items take their share of the batch (gold.py).
     """
     now = timezone.now()
     size = max(1, min(size or batch_size(), 200))
@@ -82,17 +84,20 @@ def lease_take(*, user: Any, label: Label, size: int | None = None) -> Lease:
     # Items this user put back (skip, next page) in the last SKIP_COOLDOWN are not handed
     # straight back to them: released items keep pointing at the lease they left.
     skipped_lately = Q(lease__user=user, lease__released_at__gt=now - timedelta(seconds=skip_cooldown_seconds()))
+    # Gold items (gold.py) take a share of the batch; with the rate at 0 this costs nothing.
+    gold = gold_pick(user=user, label_id=label.pk, size=size) if gold_rate() > 0 else []
     ids = list(
         _open_free(label_id=label.pk, now=now)
         .exclude(skipped_lately)
         .order_by("-priority", "id")
         .select_for_update(skip_locked=True, of=("self",))
-        .values_list("id", flat=True)[:size]
+        .values_list("id", flat=True)[: size - len(gold)]
     )
     if ids:
         ReviewItem.objects.filter(id__in=ids).update(lease=lease, leased_by=user, lease_expires_at=expires)
     lease.size = len(ids)
-    lease.save(update_fields=["size"])
+    lease.gold_shown = gold_attach(lease=lease, gold=gold, real=len(ids)) if gold else 0
+    lease.save(update_fields=["size", "gold_shown"])
     return lease
 
 

@@ -44,6 +44,8 @@ class Lease(models.Model):
     expires_at = models.DateTimeField()
     released_at = models.DateTimeField(null=True, blank=True)
     size = models.PositiveIntegerField(default=0)
+    # Gold items shown among the batch (GoldShown rows); 0 spares the page a look-up.
+    gold_shown = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         indexes = [
@@ -112,7 +114,10 @@ class Decision(models.Model):
     """One person's verdict on one item, with the dataset state before and after it.
 
     ``kind`` tells a first decision from a change of one's own mind and from a second
-    opinion (someone else had decided the item already: kept beside the first, truth untouched).
+    opinion (someone else had decided the item already: kept beside the first, truth untouched),
+    and from an answer on a gold item (audits.GoldItem): ``agrees`` says whether it matches the
+    known answer; it never touches the truth nor the item's status, and ``previous_state`` /
+    ``new_state`` both hold the dataset state the tile showed.
     ``conflicts`` lists the keys of labels the image now carries that the decided label
     excludes (flagged back to the annotator). ``undone_at`` is set by undo, which restores the
     states this decision changed (history rows of source ``revert``).
@@ -122,6 +127,7 @@ class Decision(models.Model):
         FIRST = 0, _("decision")
         CHANGE = 1, _("changed own decision")
         SECOND_OPINION = 2, _("second opinion")
+        GOLD = 3, _("gold item answer")
 
     item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="decisions")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="cleaning_decisions")
@@ -130,7 +136,8 @@ class Decision(models.Model):
     kind = models.SmallIntegerField(choices=Kind.choices, default=Kind.FIRST)
     previous_state = models.SmallIntegerField(null=True, blank=True)
     new_state = models.SmallIntegerField(null=True, blank=True)
-    agrees = models.BooleanField(null=True, blank=True)  # second opinions: same verdict as the decision before
+    # Second opinions: same verdict as the decision before; gold answers: same as the known answer.
+    agrees = models.BooleanField(null=True, blank=True)
     time_spent_ms = models.PositiveIntegerField(default=0)
     conflicts = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -146,6 +153,27 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"decision {self.pk}: {self.get_verdict_display()} on item {self.item_id}"
+
+
+class GoldShown(models.Model):
+    """A gold item (audits.GoldItem) shown among a lease's tiles, at ``position`` in the batch.
+
+    ``shown_state`` is the dataset state the tile shows: the one the item had before it was
+    decided, not the verified answer the truth now holds.
+    """
+
+    lease = models.ForeignKey(Lease, on_delete=models.CASCADE, related_name="gold")
+    review_item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+    shown_state = models.SmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["lease", "review_item"], name="cleaning_goldshown_unique")]
+        # The decision's lock query looks up "shown to this user's live lease" by item.
+        indexes = [models.Index(fields=["review_item"], name="cleaning_goldshown_item_idx")]
+
+    def __str__(self) -> str:
+        return f"gold item {self.review_item_id} in lease {self.lease_id}"
 
 
 class LabelQueue(models.Model):

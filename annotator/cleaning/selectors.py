@@ -4,9 +4,11 @@ Getters (one per object, the permission check inside):
 
 - ``label_get_for_user(*, user, key) -> Label``: any role;
 - ``lease_get_for_user(*, user, lease_id) -> Lease``: the lease's own holder only;
-- ``review_item_get_for_user(*, user, item_id) -> ReviewItem``: the holder of its lease, QA leads, admins;
+- ``review_item_get_for_user(*, user, item_id) -> ReviewItem``: the holder of its lease, QA leads, admins,
+  and whoever's live lease shows it as a gold item;
 - ``image_get_for_user(*, user, image_id) -> Image``: an annotator while the image is in one of
-  their batches, when they decided one of its items, or when it is a guideline example; QA
+  their batches (gold items included), when they decided one of its items, or when it is a
+  guideline example; QA
   leads and admins always.
 """
 
@@ -22,7 +24,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 
 from annotator.accounts.roles import Role, user_has_role
-from annotator.cleaning.models import Decision, ItemStatus, Lease, ReviewItem, Verdict
+from annotator.cleaning.models import Decision, GoldShown, ItemStatus, Lease, ReviewItem, Verdict
 from annotator.cleaning.ranking import Reason
 from annotator.dataset.models import Evidence, EvidenceSource, Image, ImageLabel, LabelHistory
 from annotator.dataset.selectors import evidence_source_current_model
@@ -64,9 +66,19 @@ def review_item_get_for_user(*, user: Any, item_id: int) -> ReviewItem:
     item = ReviewItem.objects.filter(pk=item_id).only("id", "image_id", "label_id", "leased_by_id").first()
     if item is None:
         raise Http404("no such item")
-    if item.leased_by_id != user.pk and not _is_staff(user):
+    if item.leased_by_id != user.pk and not _is_staff(user) and not _gold_shown_to(user=user, item_id=item.pk):
         raise PermissionDenied
     return item
+
+
+def _gold_shown_to(*, user: Any, item_id: int | None = None, image_id: int | None = None) -> bool:
+    """The item (or an item of the image) is a gold item shown in one of ``user``'s live leases."""
+    shown = GoldShown.objects.filter(lease__user=user, lease__released_at__isnull=True)
+    if item_id is not None:
+        shown = shown.filter(review_item_id=item_id)
+    if image_id is not None:
+        shown = shown.filter(review_item__image_id=image_id)
+    return shown.exists()
 
 
 def image_get_for_user(*, user: Any, image_id: int) -> Image:
@@ -81,6 +93,8 @@ def image_get_for_user(*, user: Any, image_id: int) -> Image:
         return image
     # Guideline examples are shown to everyone who reviews.
     if GuidelineExample.objects.filter(image_id=image_id).exists():
+        return image
+    if _gold_shown_to(user=user, image_id=image_id):
         return image
     raise PermissionDenied
 
@@ -220,6 +234,8 @@ def tiles_for_items(*, items: list[ReviewItem], user: Any) -> list[dict[str, Any
     tiles = []
     for item in items:
         key = (item.image_id, item.label_id)
+        # A gold item shows the state it had before it was decided (gold.gold_merge).
+        state = item.shown_state if hasattr(item, "shown_state") else states.get(key)
         original = original_url(item.image_id)
         score = model_scores.get(key) if model is not None else None
         verdict = mine.get(item.pk)
@@ -233,7 +249,7 @@ def tiles_for_items(*, items: list[ReviewItem], user: Any) -> list[dict[str, Any
                 "detail_url": detail_url(item.image_id),
                 "priority": round(item.priority, 4),
                 "status": statuses[item.status],
-                "dataset_state": states.get(key),
+                "dataset_state": state,
                 "model_score": score,
                 "model_name": model.name if model is not None else None,
                 "competitors": sorted(competitors.get(key, []), key=lambda e: -(e["score"] or 0)),
@@ -246,8 +262,14 @@ def tiles_for_items(*, items: list[ReviewItem], user: Any) -> list[dict[str, Any
 
 
 def lease_items(*, lease: Lease) -> list[ReviewItem]:
-    """The items of a lease still held by its owner, highest priority first."""
-    return list(ReviewItem.objects.filter(lease=lease, leased_by_id=lease.user_id).order_by("-priority", "id"))
+    """The items of a lease still held by its owner, highest priority first, with the gold items
+    it shows at their places (gold.py)."""
+    items = list(ReviewItem.objects.filter(lease=lease, leased_by_id=lease.user_id).order_by("-priority", "id"))
+    if lease.gold_shown:
+        from annotator.cleaning.gold import gold_merge
+
+        items = gold_merge(lease=lease, items=items)
+    return items
 
 
 # --- read views ------------------------------------------------------------------------------

@@ -5,7 +5,8 @@
  * P (present) or A (absent); the API's answer reveals it. Agreement: Enter / N goes to the next
  * item. Disagreement: 1..7 picks the reason, the note is optional, S asks for a second look,
  * Enter saves (the dataset is corrected; what changed is listed), W says the annotator was
- * right after all. A finished item opened again shows the same reveal, from
+ * right after all. Once the outcome is final, G uses the item as a gold item (QA's verdict as
+ * its answer). A finished item opened again shows the same reveal, from
  * <script id="audit-revealed"> (json_script). URLs and words come from data-* on #audit.
  */
 (function () {
@@ -25,6 +26,10 @@
   var secondLook = form.querySelector("input[name=second_look]");
   var changesBox = root.querySelector("[data-testid=changes]");
   var nextHint = root.querySelector("[data-testid=next-hint]");
+  var goldBox = root.querySelector("[data-testid=gold-box]");
+  var goldButton = goldBox.querySelector("[data-action=gold]");
+  var goldState = goldBox.querySelector("[data-testid=gold-state]");
+  var goldAllowed = false;
   var toastBox = document.getElementById("toast");
   var zh = (document.documentElement.lang || "").toLowerCase().indexOf("zh") === 0;
 
@@ -127,6 +132,7 @@
     phase = data.status === "awaiting_reason" && data.mine ? "reason" : "done";
     form.hidden = phase !== "reason";
     nextHint.hidden = phase !== "done";
+    renderGold(data.gold_allowed && phase === "done", data.gold);
     renderChanges(data.changes || []);
     var showChanges = data.status === "done" && data.agrees === false || (data.changes || []).length > 0;
     changesBox.hidden = !showChanges;
@@ -137,6 +143,31 @@
       var first = form.querySelector("input[name=reason]");
       if (first) { first.blur(); }
     }
+  }
+
+  // A settled item can become a gold item (G): QA's verdict is its answer.
+  function renderGold(allowed, isGold) {
+    goldAllowed = allowed && !isGold;
+    goldBox.hidden = !allowed && !isGold;
+    goldButton.hidden = !goldAllowed;
+    goldState.textContent = isGold ? t.tGoldDone : "";
+  }
+
+  function markGold() {
+    if (!goldAllowed || busy) { return; }
+    busy = true;
+    post(root.dataset.goldUrl).then(function (result) {
+      busy = false;
+      if (result.ok || result.status === 409) {
+        renderGold(true, true);
+        if (!result.ok) { toast(result.data.detail || ""); }
+        return;
+      }
+      toast(t.tError + " " + (result.data && result.data.detail ? result.data.detail : result.status));
+    }).catch(function (error) {
+      busy = false;
+      toast(t.tError + " " + error);
+    });
   }
 
   function send(url, body) {
@@ -195,6 +226,7 @@
     explain();
   });
   form.querySelector("[data-action=withdraw]").addEventListener("click", withdraw);
+  goldButton.addEventListener("click", markGold);
 
   document.addEventListener("keydown", function (event) {
     if (event.altKey || event.metaKey) { return; }
@@ -228,6 +260,9 @@
         event.preventDefault();
         secondLook.checked = !secondLook.checked;
       }
+    } else if (key === "g") {
+      event.preventDefault();
+      markGold();
     } else if (key === "Enter" || key === "n") {
       if (event.target && event.target.tagName === "A") { return; }  // the link does it
       event.preventDefault();

@@ -161,14 +161,15 @@ def _many_annotators(world, count: int, *, first: int = 0) -> None:
 
 
 def test_dashboard_query_count_does_not_grow_with_annotators(world, qa_client, django_assert_max_num_queries):
-    # session, user, roles, team, per person, still to audit, per label, names, labels, trend
+    # session, user, roles, team, per person, still to audit, per label, names, labels, trend,
+    # gold answers per person
     _many_annotators(world, 2)
     qa_client.get(reverse("audits:dashboard"))  # warm the per-request caches once
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(12):
         response = qa_client.get(reverse("audits:dashboard"))
     assert response.content.decode().count("<tr data-annotator=") == 2
     _many_annotators(world, 6, first=2)
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(12):
         response = qa_client.get(reverse("audits:dashboard"))
     assert response.content.decode().count("<tr data-annotator=") == 8
 

@@ -17,7 +17,10 @@ Rules:
   applied; when it differs the item is marked CONFLICT for QA leads;
 - deciding one's own item again reverts one's earlier decision first, then applies the new one;
 - undo restores the states the decision changed (history rows of source ``revert``), unless
-  someone changed that label since (left alone, reported in ``skipped``).
+  someone changed that label since (left alone, reported in ``skipped``);
+- an answer on a gold item shown in the person's live lease (cleaning/gold.py) is a decision
+  of kind GOLD, compared with the known answer (``agrees``); it changes neither the truth nor
+  the item's status, and its undo just marks it undone.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from annotator.accounts.roles import Role, user_has_role
-from annotator.cleaning.models import Decision, ItemStatus, ReviewItem, Verdict
+from annotator.cleaning.models import Decision, GoldShown, ItemStatus, Lease, ReviewItem, Verdict
 from annotator.cleaning.ranking import Source
 from annotator.dataset.models import HistorySource, ImageLabel, LabelHistory, LabelState
 from annotator.dataset.services import image_labels_set
@@ -162,7 +165,7 @@ def _revert(*, user: Any, decision: Decision) -> UndoResult:
 
 def _status_after(item: ReviewItem) -> int:
     """The item's status from its decisions that stand (not undone)."""
-    standing = list(item.decisions.filter(undone_at__isnull=True).order_by("id"))
+    standing = list(item.decisions.filter(undone_at__isnull=True).exclude(kind=Decision.Kind.GOLD).order_by("id"))
     firsts = [d for d in standing if d.kind != Decision.Kind.SECOND_OPINION]
     if not firsts:
         return int(ItemStatus.OPEN)
@@ -171,25 +174,57 @@ def _status_after(item: ReviewItem) -> int:
     return int(ItemStatus.UNSURE if firsts[-1].verdict == Verdict.UNSURE else ItemStatus.DECIDED)
 
 
-def _item_locked(item_id: int) -> ReviewItem:
+def _item_locked(item_id: int, user_id: int) -> ReviewItem:
     """The item, ``SELECT ... FOR UPDATE``, annotated with ``standing_id`` / ``standing_user_id`` /
-    ``standing_verdict`` (the last first or changed decision not undone) and ``state_now``."""
+    ``standing_verdict`` (the last first or changed decision not undone), ``state_now`` and
+    ``gold_lease_id`` (the live lease of ``user_id`` that shows the item as a gold item, if any:
+    looked up only for an item that is not open, which gold items never are)."""
     sql = f"""
         SELECT ri.*, s.id AS standing_id, s.user_id AS standing_user_id, s.verdict AS standing_verdict,
                (SELECT il.state FROM {ImageLabel._meta.db_table} il
                  WHERE il.image_id = ri.image_id AND il.label_id = ri.label_id LIMIT 1) AS state_now,
+               CASE WHEN ri.status <> %s THEN (
+                    SELECT gs.lease_id FROM {GoldShown._meta.db_table} gs
+                      JOIN {Lease._meta.db_table} l ON l.id = gs.lease_id
+                     WHERE gs.review_item_id = ri.id AND l.user_id = %s AND l.released_at IS NULL
+                     ORDER BY gs.lease_id DESC LIMIT 1) END AS gold_lease_id,
                {TAXONOMY_VERSION_SQL} AS taxonomy_version
           FROM {ReviewItem._meta.db_table} ri
           LEFT JOIN LATERAL (
                SELECT d.id, d.user_id, d.verdict FROM {Decision._meta.db_table} d
-                WHERE d.item_id = ri.id AND d.undone_at IS NULL AND d.kind <> %s
+                WHERE d.item_id = ri.id AND d.undone_at IS NULL AND d.kind IN (%s, %s)
                 ORDER BY d.id DESC LIMIT 1) s ON true
          WHERE ri.id = %s
            FOR UPDATE OF ri"""
-    rows = list(ReviewItem.objects.raw(sql, [int(Decision.Kind.SECOND_OPINION), item_id]))
+    params = [int(ItemStatus.OPEN), user_id, int(Decision.Kind.FIRST), int(Decision.Kind.CHANGE), item_id]
+    rows = list(ReviewItem.objects.raw(sql, params))
     if not rows:
         raise ReviewItem.DoesNotExist(f"no review item {item_id}")
     return rows[0]
+
+
+def _gold_answer(*, user: Any, item: ReviewItem, lease_id: int, verdict: int, time_spent_ms: int) -> Decision:
+    """An answer on a gold item shown in ``user``'s lease: a GOLD decision, compared with the
+    known answer; the truth and the item's status stay as they are. Answering again replaces
+    one's earlier answer (it is marked undone)."""
+    from annotator.audits.models import GoldItem
+
+    gold = GoldItem.objects.filter(review_item_id=item.pk).values_list("answer", "shown_state").first()
+    answer, shown_state = gold if gold is not None else (None, None)
+    Decision.objects.filter(item=item, user=user, kind=Decision.Kind.GOLD, undone_at__isnull=True).update(
+        undone_at=timezone.now()
+    )
+    return Decision.objects.create(
+        item=item,
+        user=user,
+        lease_id=lease_id,
+        verdict=verdict,
+        kind=Decision.Kind.GOLD,
+        previous_state=shown_state,
+        new_state=shown_state,
+        agrees=None if verdict == Verdict.UNSURE or answer is None else verdict == answer,
+        time_spent_ms=time_spent_ms,
+    )
 
 
 @transaction.atomic
@@ -211,14 +246,21 @@ def decision_record(
     # One round trip, written out (an ORM query with three subqueries costs more to compile
     # than to run): the item, locked, with the decision that stands on it and the dataset's
     # current state (a decision is on the annotator's critical path).
-    item = _item_locked(item.pk)
-    if lease_check and item.leased_by_id != user.pk and not _may_decide_any(user):
+    item = _item_locked(item.pk, user.pk)
+    gold_lease_id: int | None = item.gold_lease_id  # type: ignore[attr-defined]
+    if lease_check and gold_lease_id is None and item.leased_by_id != user.pk and not _may_decide_any(user):
         raise PermissionDenied("this item is not leased to you")
     standing_id: int | None = item.standing_id  # type: ignore[attr-defined]
     now_state: int | None = item.state_now  # type: ignore[attr-defined]
     graph_now, label_names = taxonomy_cached(item.taxonomy_version)  # type: ignore[attr-defined]
     graph = graph or graph_now
     time_spent_ms = max(0, min(int(time_spent_ms), 3_600_000))
+    if gold_lease_id is not None:
+        decision = _gold_answer(
+            user=user, item=item, lease_id=gold_lease_id, verdict=verdict, time_spent_ms=time_spent_ms
+        )
+        decision.label_names = label_names  # type: ignore[attr-defined]
+        return decision
     if standing_id is not None and item.standing_user_id != user.pk:  # type: ignore[attr-defined]
         agrees = item.standing_verdict == verdict  # type: ignore[attr-defined]
         decision = Decision.objects.create(
@@ -293,6 +335,10 @@ def decision_undo(*, user: Any, decision: Decision | None = None) -> UndoResult:
     decision = Decision.objects.select_for_update().select_related("item").get(pk=decision.pk)
     if decision.undone_at is not None:
         raise NothingToUndo
+    if decision.kind == Decision.Kind.GOLD:  # it changed nothing: nothing to restore
+        decision.undone_at = timezone.now()
+        decision.save(update_fields=["undone_at"])
+        return UndoResult(decision=decision)
     result = _revert(user=user, decision=decision)
     ReviewItem.objects.filter(pk=item.pk).update(
         status=_status_after(item), dataset_state=_state_of(item.image_id, item.label_id)

@@ -124,7 +124,7 @@ def calibration_fit(*, label_ids: list[int]) -> dict[int, tuple[float, float]]:
                 WHERE r.label_id = ANY(%(labels)s)
                   AND r.status IN ({int(ItemStatus.DECIDED)}, {int(ItemStatus.CONFLICT)})
                   AND r.model_score IS NOT NULL AND d.undone_at IS NULL
-                  AND d.kind <> {int(Decision.Kind.SECOND_OPINION)} AND d.verdict IN (0, 1)""",
+                  AND d.kind IN ({int(Decision.Kind.FIRST)}, {int(Decision.Kind.CHANGE)}) AND d.verdict IN (0, 1)""",
             {"labels": label_ids},
         )
         for label_id, score, verdict in cur.fetchall():
