@@ -37,6 +37,7 @@ STATUS_NAMES = {
     AuditItem.Status.PENDING: "pending",
     AuditItem.Status.AWAITING_REASON: "awaiting_reason",
     AuditItem.Status.DONE: "done",
+    AuditItem.Status.VOID: "void",
 }
 
 

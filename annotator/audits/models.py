@@ -66,6 +66,8 @@ class AuditItem(models.Model):
         PENDING = 0, _("to audit")
         AWAITING_REASON = 1, _("disagreement, reason to give")
         DONE = 2, _("audited")
+        # The annotator undid the decision after it was drawn: nothing left to audit.
+        VOID = 3, _("withdrawn by the annotator")
 
     sample = models.ForeignKey(AuditSample, on_delete=models.CASCADE, related_name="items")
     decision = models.OneToOneField("cleaning.Decision", on_delete=models.CASCADE, related_name="audit")
@@ -92,6 +94,12 @@ class AuditItem(models.Model):
     second_verdict = models.SmallIntegerField(null=True, blank=True)
     second_at = models.DateTimeField(null=True, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
+    # Who is looking at the item right now (services/claims.py): two QA leads are not handed the
+    # same item; the claim lapses by itself.
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["day", "annotator_id", "position"]

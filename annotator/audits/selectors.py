@@ -109,7 +109,7 @@ def accuracy_by_annotator(*, start: date, end: date) -> list[AnnotatorRow]:
     }
     pending = dict(
         AuditItem.objects.filter(day__gte=start, day__lte=end)
-        .exclude(status=AuditItem.Status.DONE)
+        .filter(status__in=[AuditItem.Status.PENDING, AuditItem.Status.AWAITING_REASON])
         .values("annotator_id")
         .annotate(n=Count("id"))
         .order_by()
@@ -173,20 +173,38 @@ def _csv_safe(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def accuracy_csv_rows(*, start: date, end: date) -> list[list[object]]:
-    """Per person and day: the figures of the dashboard, for export."""
-    header: list[object] = ["annotator", "day", "audited", "agreed", "accuracy", "wilson_low", "wilson_high"]
-    out = [header]
-    rows = list(_finished(start, end).values("annotator_id", "day").annotate(**_AGG).order_by("day", "annotator_id"))
-    people = {row["annotator_id"] for row in rows}
-    names = dict(get_user_model().objects.filter(pk__in=people).values_list("pk", "username"))
+def accuracy_csv_rows(*, start: date, end: date, period: str = "day", by_label: bool = False) -> list[list[object]]:
+    """The dashboard's figures for export: per person and day (or week: its Monday), and per
+    label too when ``by_label``."""
+    if period not in ("day", "week"):
+        raise ValueError("period is day or week")
+    keys = ["annotator_id", "bucket"] + (["label_id"] if by_label else [])
+    bucket = F("day") if period == "day" else TruncWeek("day")
+    rows = list(
+        _finished(start, end)
+        .annotate(bucket=bucket)
+        .values(*keys)
+        .annotate(**_AGG)
+        .order_by("bucket", *keys[:1], *keys[2:])
+    )
+    names = dict(
+        get_user_model().objects.filter(pk__in={row["annotator_id"] for row in rows}).values_list("pk", "username")
+    )
+    labels = (
+        dict(Label.objects.filter(pk__in={row["label_id"] for row in rows}).values_list("pk", "key"))
+        if by_label
+        else {}
+    )
+    header: list[object] = ["annotator", period, *(["label"] if by_label else [])]
+    out = [header + ["audited", "agreed", "accuracy", "wilson_low", "wilson_high"]]
     for row in rows:
         acc = _count(row)
         low, high = acc.interval or (None, None)
+        when = row["bucket"].date() if hasattr(row["bucket"], "date") else row["bucket"]
         out.append(
-            [
-                _csv_safe(names.get(row["annotator_id"], str(row["annotator_id"]))),
-                row["day"].isoformat(),
+            [_csv_safe(names.get(row["annotator_id"], str(row["annotator_id"]))), when.isoformat()]
+            + ([_csv_safe(labels.get(row["label_id"], str(row["label_id"])))] if by_label else [])
+            + [
                 acc.audited,
                 acc.agreed,
                 f"{acc.value:.4f}" if acc.value is not None else "",
@@ -230,30 +248,6 @@ def audit_item_get_for_user(*, user: Any, item_id: int) -> AuditItem:
     if item.annotator_id == user.pk:
         raise PermissionDenied("nobody audits their own decisions")
     return item
-
-
-def audit_next_for(*, user: Any, day: date | None = None) -> AuditItem | None:
-    """What ``user`` should audit next: their own unfinished disagreement first, then the
-    oldest pending item of someone else (of ``day`` when given), then a second look asked
-    for by another QA lead."""
-    if not _is_qa(user):
-        raise PermissionDenied
-    base = AuditItem.objects.select_related("label", "image", "annotator").exclude(annotator_id=user.pk)
-    mine = base.filter(status=AuditItem.Status.AWAITING_REASON, qa_user_id=user.pk).order_by("day", "id").first()
-    if mine is not None:
-        return mine
-    pending = base.filter(status=AuditItem.Status.PENDING)
-    if day is not None:
-        pending = pending.filter(day=day)
-    item = pending.order_by("day", "annotator_id", "position").first()
-    if item is not None:
-        return item
-    return (
-        base.filter(status=AuditItem.Status.DONE, second_look_requested=True, second_verdict__isnull=True)
-        .exclude(qa_user_id=user.pk)
-        .order_by("day", "id")
-        .first()
-    )
 
 
 def audit_progress(*, day: date | None = None) -> dict[str, int]:
@@ -356,6 +350,9 @@ def feedback_mistakes(
     """The person's decisions QA overturned (in the range when given), newest first, with the
     label (for its guideline) and the image."""
     query = AuditItem.objects.filter(annotator_id=annotator_id, status=AuditItem.Status.DONE, agrees=False)
+    # A mistake waiting for its second look is not settled yet, and a QA lead who may be asked
+    # for that look must not read the earlier verdicts here first.
+    query = query.exclude(second_look_requested=True, second_verdict__isnull=True)
     if start is not None:
         query = query.filter(day__gte=start)
     if end is not None:

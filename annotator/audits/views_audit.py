@@ -20,12 +20,12 @@ from annotator.audits.apis import AUDIT_VERDICTS, audit_payload
 from annotator.audits.models import AuditItem, Reason
 from annotator.audits.selectors import (
     audit_item_get_for_user,
-    audit_next_for,
     audit_progress,
     audit_progress_by_day,
     samples_recent,
 )
 from annotator.audits.services import SampleRefused, samples_draw_range
+from annotator.audits.services.claims import audit_claim_next, audit_claim_renew
 from annotator.audits.services.sampling import today_local
 from annotator.taxonomy.selectors import guideline_example_rows
 from annotator.taxonomy.services import label_guideline_html
@@ -92,7 +92,7 @@ def _day_param(request: HttpRequest) -> date | None:
 def next_item(request: HttpRequest) -> HttpResponse:
     """The next item for this QA lead (optionally of one day), or a page saying there is none."""
     day = _day_param(request)
-    item = audit_next_for(user=request.user, day=day)
+    item = audit_claim_next(user=request.user, day=day)
     if item is None:
         return render(request, "audits/nothing_left.html", {"day": day, "progress": audit_progress()})
     return redirect("audits:item", item_id=item.pk)
@@ -122,6 +122,8 @@ def item_page(request: HttpRequest, item_id: int) -> HttpResponse:
     item = audit_item_get_for_user(user=request.user, item_id=item_id)
     label = item.label
     mode = _mode(item, request.user)
+    if mode in ("judge", "second"):
+        audit_claim_renew(user=request.user, item=item)
     examples = guideline_example_rows(label_ids=[label.pk]).get(label.pk, [])
     context: dict[str, Any] = {
         "item": item,

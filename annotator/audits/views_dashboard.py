@@ -56,11 +56,13 @@ def dashboard_csv(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         errors = [str(error) for errors in form.errors.values() for error in errors]
         return HttpResponse("\n".join(errors) + "\n", status=400, content_type="text/plain; charset=utf-8")
-    start, end = form.cleaned_data["start"], form.cleaned_data["end"]
+    start, end, period = form.cleaned_data["start"], form.cleaned_data["end"], form.cleaned_data["period"]
+    by_label = request.GET.get("by") == "label"
+    name = f"accuracy_{start.isoformat()}_{end.isoformat()}_{period}{'_label' if by_label else ''}.csv"
     response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="accuracy_{start.isoformat()}_{end.isoformat()}.csv"'
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
     writer = csv.writer(response)
-    writer.writerows(accuracy_csv_rows(start=start, end=end))
+    writer.writerows(accuracy_csv_rows(start=start, end=end, period=period, by_label=by_label))
     return response
 
 

@@ -100,3 +100,24 @@ def test_csv_cells_never_start_a_spreadsheet_formula(audited):
     audited.bea.save()
     rows = accuracy_csv_rows(start=MON, end=MON)
     assert [row[0] for row in rows[1:]] == ["ann", "'=bea"]
+
+
+def test_csv_rows_per_week_and_per_label(audited):
+    # By hand (accuracy_fixture.py): ann's week of 03-04 is 6 of 7, of 03-11 2 of 3; bea 5 of 5.
+    rows = accuracy_csv_rows(start=START, end=END, period="week")
+    assert rows == [
+        ["annotator", "week", "audited", "agreed", "accuracy", "wilson_low", "wilson_high"],
+        ["ann", "2024-03-04", 7, 6, "0.8571", "0.4869", "0.9743"],
+        ["bea", "2024-03-04", 5, 5, "1.0000", "0.5655", "1.0000"],
+        ["ann", "2024-03-11", 3, 2, "0.6667", "0.2077", "0.9385"],
+    ]
+    by_label = accuracy_csv_rows(start=START, end=END, period="week", by_label=True)
+    assert by_label[0][:3] == ["annotator", "week", "label"]
+    ann = {(row[1], row[2]): (row[3], row[4]) for row in by_label[1:] if row[0] == "ann"}
+    # cat: Mon 2/1 + Tue 1/1 in the first week, 2/1 in the second; tree: 2/2 + 2/2, then 1/1.
+    assert ann == {
+        ("2024-03-04", "cat"): (3, 2),
+        ("2024-03-04", "tree"): (4, 4),
+        ("2024-03-11", "cat"): (2, 1),
+        ("2024-03-11", "tree"): (1, 1),
+    }

@@ -306,3 +306,12 @@ def test_the_audit_pages_speak_chinese(world, qa_user, forest_item):
         reverse("audits:index"), {"start": today_local().isoformat(), "end": today_local().isoformat()}
     )
     assert "尚未结束" in refused.content.decode()
+
+
+def test_the_dashboard_speaks_chinese_also_where_a_sentence_holds_a_percent_sign(world, qa_user):
+    qa_user.profile.language = "zh-hans"
+    qa_user.profile.save()
+    page = _client(qa_user).get(reverse("audits:dashboard")).content.decode()
+    assert "团队准确率" in page
+    assert "金标准题" in page  # "(95 %)" in the msgid: the template tag looks it up as "95 %%"
+    assert "Answers on gold items" not in page

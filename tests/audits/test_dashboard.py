@@ -96,7 +96,7 @@ def test_csv_export(audited, qa_client):
     response = qa_client.get(reverse("audits:dashboard_csv"), RANGE)
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
-    assert response["Content-Disposition"] == 'attachment; filename="accuracy_2024-03-04_2024-03-17.csv"'
+    assert response["Content-Disposition"] == 'attachment; filename="accuracy_2024-03-04_2024-03-17_day.csv"'
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows[0] == ["annotator", "day", "audited", "agreed", "accuracy", "wilson_low", "wilson_high"]
     assert rows[1:] == [
@@ -106,7 +106,7 @@ def test_csv_export(audited, qa_client):
         ["ann", "2024-03-11", "3", "2", "0.6667", "0.2077", "0.9385"],
     ]
     html = qa_client.get(reverse("audits:dashboard"), RANGE).content.decode()
-    assert f"{reverse('audits:dashboard_csv')}?start=2024-03-04&amp;end=2024-03-17" in html
+    assert f"{reverse('audits:dashboard_csv')}?start=2024-03-04&amp;end=2024-03-17&amp;period=day" in html
 
 
 def test_a_persons_page_has_their_trend_labels_and_mistakes(audited, qa_client):

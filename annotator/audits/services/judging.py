@@ -68,6 +68,8 @@ def audit_judge(*, user: Any, item: AuditItem, verdict: int) -> AuditItem:
     verdict = _verdict(verdict)
     item = _locked(item)
     _not_own(item, user)
+    if item.decision.undone_at is not None:  # services/claims.py marks such items void
+        raise AuditStateError(_("The annotator undid this decision: it is no longer audited."))
     if item.status != AuditItem.Status.PENDING:
         raise AuditStateError(_("This item has been judged already."))
     item.qa_user = user
@@ -103,7 +105,7 @@ def audit_explain(*, user: Any, item: AuditItem, reason: str, note: str = "", se
         source=HistorySource.AUDIT,
         user=user,
         source_ref=f"audit:{item.pk}",
-        reason=f"audit: {Reason(reason).label}",
+        reason=f"audit: {reason}",  # the key: history is read in every language
     )
     _review_item_sync(item)
     item.reason = reason
