@@ -82,7 +82,19 @@ def audit_judge(*, user: Any, item: AuditItem, verdict: int) -> AuditItem:
     else:
         item.agrees = False
         item.status = AuditItem.Status.AWAITING_REASON
-    item.save(update_fields=["qa_user", "qa_verdict", "judged_at", "agrees", "status", "done_at"])
+    item.claimed_by, item.claimed_until = None, None  # judged: the claim has done its job
+    item.save(
+        update_fields=[
+            "qa_user",
+            "qa_verdict",
+            "judged_at",
+            "agrees",
+            "status",
+            "done_at",
+            "claimed_by",
+            "claimed_until",
+        ]
+    )
     return item
 
 
@@ -114,7 +126,19 @@ def audit_explain(*, user: Any, item: AuditItem, reason: str, note: str = "", se
     item.second_look_requested = bool(second_look)
     item.status = AuditItem.Status.DONE
     item.done_at = timezone.now()
-    item.save(update_fields=["reason", "note", "corrected", "second_look_requested", "status", "done_at"])
+    item.claimed_by, item.claimed_until = None, None  # judged: the claim has done its job
+    item.save(
+        update_fields=[
+            "reason",
+            "note",
+            "corrected",
+            "second_look_requested",
+            "status",
+            "done_at",
+            "claimed_by",
+            "claimed_until",
+        ]
+    )
     return item
 
 
@@ -126,7 +150,8 @@ def audit_withdraw(*, user: Any, item: AuditItem) -> AuditItem:
     item.agrees = True
     item.status = AuditItem.Status.DONE
     item.done_at = timezone.now()
-    item.save(update_fields=["qa_verdict", "agrees", "status", "done_at"])
+    item.claimed_by, item.claimed_until = None, None  # judged: the claim has done its job
+    item.save(update_fields=["qa_verdict", "agrees", "status", "done_at", "claimed_by", "claimed_until"])
     return item
 
 
@@ -175,5 +200,16 @@ def audit_second_look(*, user: Any, item: AuditItem, verdict: int) -> AuditItem:
         _review_item_sync(item)
         item.agrees = True
         item.corrected = False
-    item.save(update_fields=["second_user", "second_verdict", "second_at", "agrees", "corrected"])
+    item.claimed_by, item.claimed_until = None, None  # judged: the claim has done its job
+    item.save(
+        update_fields=[
+            "second_user",
+            "second_verdict",
+            "second_at",
+            "agrees",
+            "corrected",
+            "claimed_by",
+            "claimed_until",
+        ]
+    )
     return item
