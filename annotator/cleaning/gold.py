@@ -204,12 +204,22 @@ def gold_shown_ranking(
         return float("nan") if value is None else float(value)
 
     state = [STATE_UNKNOWN if shown_state is None else shown_state]
-    scores = {
-        "model_score": [nan(item.model_score)],
-        "competitor_score": [nan(item.competitor_score)],
-        "other_score": [nan(item.other_score)],
-    }
-    reasons = int(reasons_array(state=state, relation_reasons=[bits], **scores)[0])
+    model, competitor, other = [nan(item.model_score)], [nan(item.competitor_score)], [nan(item.other_score)]
+    reasons = int(
+        reasons_array(
+            state=state, model_score=model, competitor_score=competitor, other_score=other, relation_reasons=[bits]
+        )[0]
+    )
     scale, shift = calibration
-    priority = float(priority_array(state=state, reasons=[reasons], model_scale=scale, model_shift=shift, **scores)[0])
+    priority = float(
+        priority_array(
+            state=state,
+            model_score=model,
+            competitor_score=competitor,
+            other_score=other,
+            reasons=[reasons],
+            model_scale=scale,
+            model_shift=shift,
+        )[0]
+    )
     return reasons, priority
