@@ -117,12 +117,18 @@ class GoldItem(models.Model):
     """A review item with a known answer, shown among other people's batches to measure them.
 
     ``answer`` is present or absent (cleaning.Verdict); ``shown_state`` is the dataset state
-    its tile shows (the one the item had before it was decided, not the verified answer).
+    its tile shows (the one the item had before it was decided, not the verified answer);
+    ``shown_reasons`` / ``shown_priority`` are the reasons (ranking.Reason bits) and priority
+    the ranking gives the item at that state, computed when it is marked (the item's own are
+    recomputed from today's truth, which holds the answer). Null for items marked before they
+    were kept: the tile derives them from the stored scores.
     """
 
     review_item = models.OneToOneField("cleaning.ReviewItem", on_delete=models.CASCADE, related_name="gold_item")
     answer = models.SmallIntegerField()
     shown_state = models.SmallIntegerField(null=True, blank=True)
+    shown_reasons = models.IntegerField(null=True, blank=True)
+    shown_priority = models.FloatField(null=True, blank=True)
     active = models.BooleanField(default=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

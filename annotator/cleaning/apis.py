@@ -31,6 +31,7 @@ from annotator.cleaning.services import (
     decision_undo,
     image_label_add,
 )
+from annotator.cleaning.services.decisions import gold_answer_labels, taxonomy_graph_one_query
 from annotator.cleaning.tasks import queues_rerank_enqueue
 from annotator.dataset.models import ImageLabel
 from annotator.taxonomy.models import Label
@@ -68,18 +69,26 @@ def _labels_of(
     ]
 
 
-def _shown_label(decision: Decision, state: int | None) -> list[dict[str, Any]]:
-    """A gold answer's label as its tile shows it (never the verified answer the truth holds)."""
+def _shown_labels(decision: Decision, states: dict[int, int | None]) -> list[dict[str, Any]]:
+    """A gold answer's labels as its tile's page would read them (never the verified answer the
+    truth holds): ``states`` from decisions.gold_answer_labels."""
     names = getattr(decision, "label_names", None) or {}
-    key, name_en, name_zh = (
-        names.get(decision.item.label_id)
-        or Label.objects.filter(pk=decision.item.label_id).values_list("key", "name_en", "name_zh").get()
-    )
-    return [{"key": key, "name_en": name_en, "name_zh": name_zh, "state": state}]
+    if not states.keys() <= names.keys():
+        names = {
+            pk: (key, name_en, name_zh)
+            for pk, key, name_en, name_zh in Label.objects.filter(pk__in=states).values_list(
+                "pk", "key", "name_en", "name_zh"
+            )
+        }
+    return [
+        {"key": names[i][0], "name_en": names[i][1], "name_zh": names[i][2], "state": state}
+        for i, state in sorted(states.items(), key=lambda pair: names[pair[0]][0])
+    ]
 
 
 def _gold_payload(decision: Decision) -> dict[str, Any]:
-    """An answer on a gold item, answered like a first decision on an open item."""
+    """An answer on a gold item, answered like a first decision on an open item: the labels a
+    real decision would have changed (relation rules included), nothing written."""
     shown = decision.previous_state
     new_state = shown if decision.verdict == Verdict.UNSURE else decision.verdict
     return {
@@ -92,7 +101,7 @@ def _gold_payload(decision: Decision) -> dict[str, Any]:
         "second_opinion": False,
         "agrees": None,
         "conflicts": [],
-        "labels": _shown_label(decision, new_state),
+        "labels": _shown_labels(decision, decision.gold_labels),  # type: ignore[attr-defined]
     }
 
 
@@ -182,8 +191,11 @@ class DecisionUndoApi(APIView):
         decision = result.decision
         item = decision.item
         if decision.kind == Decision.Kind.GOLD:  # the tile goes back to the state it showed
-            labels = _shown_label(decision, decision.previous_state)
-            restored = int(decision.verdict not in (Verdict.UNSURE, decision.previous_state))
+            back = gold_answer_labels(decision=decision, graph=taxonomy_graph_one_query(), undo=True)
+            labels = _shown_labels(decision, back)
+            # What a real undo would have put back: the label when the verdict changed it, and the
+            # labels it implied.
+            restored = len(back) - 1 + int(decision.verdict not in (Verdict.UNSURE, decision.previous_state))
         else:
             labels = _labels_of(item.image_id, set(result.restored) | set(result.skipped) | {item.label_id})
             restored = len(result.restored)

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from annotator.cleaning.gold import gold_attach, gold_pick, gold_rate
+from annotator.cleaning.gold import gold_attach, gold_label_ids, gold_pick, gold_rate, gold_slots
 from annotator.cleaning.models import ItemStatus, Lease, ReviewItem
 from annotator.taxonomy.models import Label
 
@@ -84,15 +84,16 @@ def lease_take(*, user: Any, label: Label, size: int | None = None) -> Lease:
     # Items this user put back (skip, next page) in the last SKIP_COOLDOWN are not handed
     # straight back to them: released items keep pointing at the lease they left.
     skipped_lately = Q(lease__user=user, lease__released_at__gt=now - timedelta(seconds=skip_cooldown_seconds()))
-    # Gold items (gold.py) take a share of the batch; with the rate at 0 this costs nothing.
-    gold = gold_pick(user=user, label_id=label.pk, size=size) if gold_rate() > 0 else []
-    ids = list(
-        _open_free(label_id=label.pk, now=now)
-        .exclude(skipped_lately)
-        .order_by("-priority", "id")
-        .select_for_update(skip_locked=True, of=("self",))
-        .values_list("id", flat=True)[: size - len(gold)]
-    )
+    # Gold items (gold.py) keep places of the batch on a label that has some; the real items
+    # are taken first, the gold ones fit what they allow. With the rate at 0 this costs nothing.
+    rate = gold_rate()
+    slots = gold_slots(rate=rate, size=size) if rate > 0 and label.pk in gold_label_ids() else 0
+    free = _open_free(label_id=label.pk, now=now).exclude(skipped_lately).order_by("-priority", "id")
+    ids = list(free.select_for_update(skip_locked=True, of=("self",)).values_list("id", flat=True)[: size - slots])
+    gold = gold_pick(user=user, label_id=label.pk, real=len(ids), slots=slots) if slots and ids else []
+    if slots > len(gold) and len(ids) == size - slots:  # places gold did not fill go to real items
+        more = free.exclude(id__in=ids).select_for_update(skip_locked=True, of=("self",)).values_list("id", flat=True)
+        ids += list(more[: slots - len(gold)])
     if ids:
         ReviewItem.objects.filter(id__in=ids).update(lease=lease, leased_by=user, lease_expires_at=expires)
     lease.size = len(ids)

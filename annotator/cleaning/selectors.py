@@ -19,14 +19,16 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from annotator.accounts.roles import Role, user_has_role
 from annotator.cleaning.models import Decision, GoldShown, ItemStatus, Lease, ReviewItem, Verdict
 from annotator.cleaning.ranking import Reason
-from annotator.dataset.models import Evidence, EvidenceSource, Image, ImageLabel, LabelHistory
+from annotator.dataset.models import Evidence, EvidenceSource, HistorySource, Image, ImageLabel, LabelHistory
 from annotator.dataset.selectors import evidence_source_current_model
 from annotator.taxonomy.models import GuidelineExample, Label
 
@@ -72,8 +74,13 @@ def review_item_get_for_user(*, user: Any, item_id: int) -> ReviewItem:
 
 
 def _gold_shown_to(*, user: Any, item_id: int | None = None, image_id: int | None = None) -> bool:
-    """The item (or an item of the image) is a gold item shown in one of ``user``'s live leases."""
-    shown = GoldShown.objects.filter(lease__user=user, lease__released_at__isnull=True)
+    """The item (or an item of the image) is a gold item shown to ``user``: in a lease of theirs
+    still live, released less than its time ago (a late answer after a submit or a logout),
+    or one they answered already (services/decisions.py reads the same rule)."""
+    answered = Decision.objects.filter(item_id=OuterRef("review_item_id"), user=user, kind=Decision.Kind.GOLD)
+    shown = GoldShown.objects.filter(lease__user=user).filter(
+        Q(lease__released_at__isnull=True) | Q(lease__expires_at__gt=timezone.now()) | Exists(answered)
+    )
     if item_id is not None:
         shown = shown.filter(review_item_id=item_id)
     if image_id is not None:
@@ -303,11 +310,32 @@ class ImageLabelRow:
     source: str
 
 
-def image_detail_get(*, image: Image) -> dict[str, Any]:
-    """All labels of an image (both names), its evidence per source and its recent history."""
+def image_detail_get(*, image: Image, user: Any = None) -> dict[str, Any]:
+    """All labels of an image (both names), its evidence per source and its recent history.
+
+    For a person shown one of the image's items as a gold item (and who did not decide it for
+    real), that label reads as their tile does (image_gold_view): the state shown, or their
+    answer once given, and none of the history the item's real decisions and audits wrote.
+    """
+    masked = image_gold_view(user=user, image_id=image.pk) if user is not None and not _is_staff(user) else {}
+    states = {
+        row.label_id: (row.label, row.state, row.source)
+        for row in ImageLabel.objects.filter(image=image).select_related("label")
+    }
+    hidden_refs: set[str] = set()
+    cutoffs: dict[int, Any] = {}
+    if masked:
+        labels = {label.pk: label for label in Label.objects.filter(pk__in=masked)}
+        for label_id, view in masked.items():
+            if view.state is None:
+                states.pop(label_id, None)
+            else:
+                states[label_id] = (labels[label_id], view.state, str(HistorySource.ANNOTATOR))
+            hidden_refs |= view.refs
+            cutoffs[label_id] = view.since
     rows = [
-        ImageLabelRow(label=row.label, state=row.state, source=row.source)
-        for row in ImageLabel.objects.filter(image=image).select_related("label").order_by("-state", "label__key")
+        ImageLabelRow(label=label, state=state, source=source)
+        for label, state, source in sorted(states.values(), key=lambda row: (-row[1], row[0].key))
     ]
     evidence = list(
         Evidence.objects.filter(image=image, suggested=True).select_related("label", "source").order_by("-score")
@@ -315,4 +343,70 @@ def image_detail_get(*, image: Image) -> dict[str, Any]:
     history = list(
         LabelHistory.objects.filter(image=image).select_related("label", "user").order_by("-id")[:IMAGE_HISTORY_LIMIT]
     )
+    if masked:
+
+        def hidden(row: LabelHistory) -> bool:
+            since = cutoffs.get(row.label_id, False)
+            return row.source_ref in hidden_refs or since is None or (since is not False and row.created_at >= since)
+
+        history = [row for row in history if not hidden(row)]
+        history += [view.answer for view in masked.values() if view.answer is not None]
+        history.sort(key=lambda row: row.created_at, reverse=True)
     return {"labels": rows, "evidence": evidence, "history": history}
+
+
+@dataclass
+class GoldView:
+    """How an image's gold label reads to one person (image_gold_view)."""
+
+    state: int | None  # the state their tile shows
+    since: Any  # history of the label from then on is left out (None: all of it)
+    refs: set[str]  # source_ref of the history rows of other labels the item's decisions wrote
+    answer: LabelHistory | None  # their answer, as the history row a real decision writes (unsaved)
+
+
+def image_gold_view(*, user: Any, image_id: int) -> dict[int, GoldView]:
+    """Label id -> GoldView of the image's gold items shown to ``user`` that they did not decide
+    for real (one query; a few more only when there is one)."""
+    shown = list(
+        GoldShown.objects.filter(lease__user=user, review_item__image_id=image_id)
+        .order_by("-lease_id")
+        .values_list("review_item_id", "review_item__label_id", "shown_state")
+    )
+    if not shown:
+        return {}
+    items = {item_id: (label_id, state) for item_id, label_id, state in reversed(shown)}  # the latest wins
+    decisions = list(Decision.objects.filter(item_id__in=items).select_related("item__label").order_by("id"))
+    real_mine = {d.item_id for d in decisions if d.user_id == user.pk and d.kind != Decision.Kind.GOLD}
+    from annotator.audits.models import AuditItem
+
+    audits = dict(AuditItem.objects.filter(decision__item_id__in=items).values_list("decision_id", "pk"))
+    views: dict[int, GoldView] = {}
+    for item_id, (label_id, shown_state) in items.items():
+        if item_id in real_mine:
+            continue
+        on_item = [d for d in decisions if d.item_id == item_id]
+        real = [d for d in on_item if d.kind != Decision.Kind.GOLD]
+        refs = set()
+        for d in real:
+            refs |= {f"decision:{d.pk}", f"undo:decision:{d.pk}"}
+            if d.pk in audits:
+                refs |= {f"audit:{audits[d.pk]}", f"undo:audit:{audits[d.pk]}"}
+        mine = [d for d in on_item if d.kind == Decision.Kind.GOLD and d.user_id == user.pk and d.undone_at is None]
+        state, answer = shown_state, None
+        if mine and mine[-1].verdict != Verdict.UNSURE:
+            state = mine[-1].verdict
+            if state != shown_state:
+                answer = LabelHistory(
+                    image_id=image_id,
+                    label=mine[-1].item.label,
+                    old_state=shown_state,
+                    new_state=state,
+                    source=HistorySource.ANNOTATOR,
+                    source_ref=f"decision:{mine[-1].pk}",
+                    user=user,
+                    reason="cleaning decision",
+                    created_at=mine[-1].created_at,
+                )
+        views[label_id] = GoldView(state=state, since=real[0].created_at if real else None, refs=refs, answer=answer)
+    return views

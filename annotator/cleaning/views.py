@@ -70,7 +70,7 @@ def queue_read(request: HttpRequest, key: str) -> HttpResponse:
 @role_required(*ANY_ROLE)
 def image_detail(request: HttpRequest, image_id: int) -> HttpResponse:
     image = image_get_for_user(user=request.user, image_id=image_id)
-    detail = image_detail_get(image=image)
+    detail = image_detail_get(image=image, user=request.user)
     return render(
         request,
         "cleaning/review_image.html",

@@ -5,86 +5,31 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from annotator.audits.models import AuditItem, GoldItem
-from annotator.cleaning.gold import gold_label_ids_forget
 from annotator.cleaning.models import Decision, ItemStatus, ReviewItem, Verdict
 from annotator.cleaning.services import queues_rerank
 from annotator.dataset.models import ImageLabel, LabelHistory
-from tests.audits.support import audited, decided, noon, yesterday
+from tests.audits.gold_support import decide, gold_ids, take
+from tests.audits.support import audited, noon, yesterday
 from tests.cleaning.support import evidence
-
-GOLD_IMAGES = range(6)  # images 0..5 carry the gold items; 6..39 are the open queue
-
-
-@pytest.fixture(autouse=True)
-def _no_cached_gold_labels():
-    gold_label_ids_forget()
-    yield
-    gold_label_ids_forget()
-
-
-@pytest.fixture
-def golds(world, zelda, qa_user):
-    """Six gold "cat" items zelda decided (present on even images, absent on odd ones) and 34
-    open "cat" items the model suggests."""
-    cat = world.label("cat")
-    out = []
-    for i in GOLD_IMAGES:
-        answer = Verdict.PRESENT if i % 2 == 0 else Verdict.ABSENT
-        decision = decided(user=zelda, image=world.images[i], label=cat, verdict=answer)
-        out.append(
-            GoldItem.objects.create(
-                review_item_id=decision.item_id, answer=answer, shown_state=decision.previous_state, created_by=qa_user
-            )
-        )
-    for image in world.images[6:]:
-        evidence(image, cat, world.model, 0.7)
-    queues_rerank()
-    return out
-
-
-@pytest.fixture
-def zelda(db):
-    from annotator.accounts.roles import Role
-    from annotator.accounts.services import user_create_with_role
-
-    return user_create_with_role(username="zelda_annotates", password="x-Pass-1234", role=Role.ANNOTATOR)
-
-
-def _take(client, key="cat") -> dict:
-    response = client.post(reverse("cleaning:api_lease_take", args=[key]), content_type="application/json")
-    assert response.status_code == 201, response.content
-    return response.json()
-
-
-def _decide(client, item_id: int, verdict: str):
-    return client.post(
-        reverse("cleaning:api_decision_record", args=[item_id]),
-        {"verdict": verdict, "time_spent_ms": 800},
-        content_type="application/json",
-    )
 
 
 def noon_aware(day):
     return timezone.make_aware(noon(day))
 
 
-def _gold_ids(golds) -> set[int]:
-    return {gold.review_item_id for gold in golds}
-
-
-def test_a_batch_of_36_at_rate_a_tenth_shows_four_gold_tiles_among_the_others(settings, golds, annotator_client):
+def test_a_batch_of_36_at_rate_a_tenth_shows_three_gold_tiles_among_the_others(settings, golds, annotator_client):
     settings.AUDIT_GOLD_RATE = 0.1
-    batch = _take(annotator_client)
+    batch = take(annotator_client)
     ids = [tile["id"] for tile in batch["items"]]
-    shown = [i for i in ids if i in _gold_ids(golds)]
-    assert len(ids) == 36 and len(shown) == 4  # round(0.1 × 36): 32 real items and 4 gold ones
+    shown = [i for i in ids if i in gold_ids(golds)]
+    # floor(0.1 × 36) places kept: 33 real items, and 3 gold ones (at most 33 × 0.1 / 0.9).
+    assert len(ids) == 36 and len(shown) == 3
     assert len(set(ids)) == 36
     # The page shows the same batch, gold tiles at the same places.
     html = annotator_client.get(reverse("cleaning:review", args=["cat"])).content.decode()
@@ -94,15 +39,15 @@ def test_a_batch_of_36_at_rate_a_tenth_shows_four_gold_tiles_among_the_others(se
 
 def test_rate_zero_shows_no_gold(settings, golds, annotator_client):
     settings.AUDIT_GOLD_RATE = 0.0
-    ids = {tile["id"] for tile in _take(annotator_client)["items"]}
-    assert len(ids) == 34 and not ids & _gold_ids(golds)
+    ids = {tile["id"] for tile in take(annotator_client)["items"]}
+    assert len(ids) == 34 and not ids & gold_ids(golds)
 
 
 def test_a_gold_tile_looks_like_any_other(settings, golds, annotator_client):
     settings.AUDIT_GOLD_RATE = 0.1
-    tiles = _take(annotator_client)["items"]
-    gold = [tile for tile in tiles if tile["id"] in _gold_ids(golds)]
-    real = [tile for tile in tiles if tile["id"] not in _gold_ids(golds)]
+    tiles = take(annotator_client)["items"]
+    gold = [tile for tile in tiles if tile["id"] in gold_ids(golds)]
+    real = [tile for tile in tiles if tile["id"] not in gold_ids(golds)]
     for tile in gold:
         assert tile.keys() == real[0].keys()
         assert tile["status"] == "open" and tile["my_verdict"] is None
@@ -117,7 +62,7 @@ def test_a_gold_tile_looks_like_any_other(settings, golds, annotator_client):
 
 def test_answering_gold_records_a_gold_decision_and_leaves_the_dataset_alone(settings, golds, annotator_client):
     settings.AUDIT_GOLD_RATE = 0.1
-    tiles = _take(annotator_client)["items"]
+    tiles = take(annotator_client)["items"]
     gold_by_item = {gold.review_item_id: gold for gold in golds}
     shown = [tile for tile in tiles if tile["id"] in gold_by_item]
     labels_before = list(ImageLabel.objects.order_by("id").values_list("image_id", "label_id", "state"))
@@ -127,7 +72,7 @@ def test_answering_gold_records_a_gold_decision_and_leaves_the_dataset_alone(set
     right, wrong = shown[0], shown[1]
     right_verdict = "present" if gold_by_item[right["id"]].answer == Verdict.PRESENT else "absent"
     wrong_verdict = "absent" if gold_by_item[wrong["id"]].answer == Verdict.PRESENT else "present"
-    answer = _decide(annotator_client, right["id"], right_verdict)
+    answer = decide(annotator_client, right["id"], right_verdict)
     assert answer.status_code == 201
     data = answer.json()
     # Answered like a first decision on an open item: the tile shows the new state.
@@ -135,8 +80,8 @@ def test_answering_gold_records_a_gold_decision_and_leaves_the_dataset_alone(set
     assert [(label["key"], label["state"]) for label in data["labels"]] == [
         ("cat", 1 if right_verdict == "present" else 0)
     ]
-    assert _decide(annotator_client, wrong["id"], wrong_verdict).status_code == 201
-    assert _decide(annotator_client, shown[2]["id"], "unsure").status_code == 201
+    assert decide(annotator_client, wrong["id"], wrong_verdict).status_code == 201
+    assert decide(annotator_client, shown[2]["id"], "unsure").status_code == 201
 
     assert list(ImageLabel.objects.order_by("id").values_list("image_id", "label_id", "state")) == labels_before
     assert LabelHistory.objects.count() == history_before
@@ -146,22 +91,29 @@ def test_answering_gold_records_a_gold_decision_and_leaves_the_dataset_alone(set
     assert answers[wrong["id"]].agrees is False
     assert answers[shown[2]["id"]].agrees is None
     # The tile now carries the person's verdict, as any decided tile does.
-    again = {tile["id"]: tile for tile in _take(annotator_client)["items"]}
-    if right["id"] in again:
-        assert again[right["id"]]["my_verdict"] == right_verdict
+    # The same batch, read again (the review page), carries the person's verdict on the tile.
+    html = annotator_client.get(reverse("cleaning:review", args=["cat"])).content.decode()
+    again = json.loads(html.split('id="review-batch" type="application/json">')[1].split("</script>")[0])
+    tile = {tile["id"]: tile for tile in again["items"]}[right["id"]]
+    assert (tile["status"], tile["my_verdict"]) == ("decided", right_verdict)
 
 
 def test_undoing_a_gold_answer_leaves_the_truth_untouched(settings, golds, annotator_client):
     settings.AUDIT_GOLD_RATE = 0.1
-    tiles = _take(annotator_client)["items"]
-    gold = next(tile for tile in tiles if tile["id"] in _gold_ids(golds))
+    tiles = take(annotator_client)["items"]
+    gold = next(tile for tile in tiles if tile["id"] in gold_ids(golds))
     truth = ImageLabel.objects.filter(image_id=gold["image_id"]).values_list("label_id", "state").order_by("label_id")
     before = list(truth)
-    assert _decide(annotator_client, gold["id"], "present").status_code == 201
+    answer = decide(annotator_client, gold["id"], "present")
+    assert answer.status_code == 201
     undo = annotator_client.post(reverse("cleaning:api_decision_undo"), content_type="application/json")
     assert undo.status_code == 200
     assert undo.json()["item"] == gold["id"]
-    assert [(label["key"], label["state"]) for label in undo.json()["labels"]] == [("cat", gold["dataset_state"])]
+    # The labels the answer listed, back to what the page showed before it.
+    states = {label["key"]: label["state"] for label in undo.json()["labels"]}
+    assert states.keys() == {label["key"] for label in answer.json()["labels"]}
+    assert states["cat"] == gold["dataset_state"]
+    assert all(state != 1 for key, state in states.items() if key != "cat")
     assert list(truth) == before
     assert Decision.objects.get(item_id=gold["id"], kind=Decision.Kind.GOLD).undone_at is not None
     # Nothing left to undo: the gold answer was the only decision.
@@ -170,26 +122,26 @@ def test_undoing_a_gold_answer_leaves_the_truth_untouched(settings, golds, annot
 
 def test_a_gold_item_is_not_shown_again_to_whoever_answered_it(settings, golds, annotator_client, zelda):
     settings.AUDIT_GOLD_RATE = 0.1
-    first = _take(annotator_client)
-    answered = {tile["id"] for tile in first["items"] if tile["id"] in _gold_ids(golds)}
+    first = take(annotator_client)
+    answered = {tile["id"] for tile in first["items"] if tile["id"] in gold_ids(golds)}
     for item_id in answered:
-        assert _decide(annotator_client, item_id, "present").status_code == 201
+        assert decide(annotator_client, item_id, "present").status_code == 201
     annotator_client.post(reverse("cleaning:api_lease_release", args=[first["lease"]]))
-    second = {tile["id"] for tile in _take(annotator_client)["items"]}
+    second = {tile["id"] for tile in take(annotator_client)["items"]}
     assert not second & answered
-    assert second & _gold_ids(golds) <= _gold_ids(golds) - answered
+    assert second & gold_ids(golds) <= gold_ids(golds) - answered
     # Nor to the person who decided the item in the first place.
     from django.test import Client
 
     client = Client()
     client.force_login(zelda)
-    assert not {tile["id"] for tile in _take(client)["items"]} & _gold_ids(golds)
+    assert not {tile["id"] for tile in take(client)["items"]} & gold_ids(golds)
 
 
 def test_a_gold_item_not_shown_to_you_cannot_be_answered(settings, golds, annotator_client):
     settings.AUDIT_GOLD_RATE = 0.0
-    _take(annotator_client)
-    assert _decide(annotator_client, golds[0].review_item_id, "present").status_code == 403
+    take(annotator_client)
+    assert decide(annotator_client, golds[0].review_item_id, "present").status_code == 403
 
 
 def test_with_gold_on_a_label_without_gold_items_the_take_and_the_decision_cost_nothing_more(
@@ -202,12 +154,12 @@ def test_with_gold_on_a_label_without_gold_items_the_take_and_the_decision_cost_
 
     def costs(key: str) -> tuple[int, int]:
         connection.queries_log.clear()  # a full log (it keeps 9000) shifts what a capture sees
-        with CaptureQueriesContext(connection) as take:
-            tiles = _take(annotator_client, key)["items"]
-        assert _decide(annotator_client, tiles[0]["id"], "present").status_code == 201  # warm caches
-        with CaptureQueriesContext(connection) as decide:
-            assert _decide(annotator_client, tiles[1]["id"], "present").status_code == 201
-        return len(take), len(decide)
+        with CaptureQueriesContext(connection) as taking:
+            tiles = take(annotator_client, key)["items"]
+        assert decide(annotator_client, tiles[0]["id"], "present").status_code == 201  # warm caches
+        with CaptureQueriesContext(connection) as deciding:
+            assert decide(annotator_client, tiles[1]["id"], "present").status_code == 201
+        return len(taking), len(deciding)
 
     settings.AUDIT_GOLD_RATE = 0.0
     off = costs("tree")
@@ -257,22 +209,23 @@ def test_gold_accuracy_is_reported_apart_from_audit_accuracy(
     settings, golds, annotator_user, annotator_client, qa_client
 ):
     settings.AUDIT_GOLD_RATE = 0.1
-    tiles = _take(annotator_client)["items"]
+    tiles = take(annotator_client)["items"]
     answer_of = {gold.review_item_id: gold.answer for gold in golds}
     shown = [tile["id"] for tile in tiles if tile["id"] in answer_of]
-    for n, item_id in enumerate(shown):  # three right, one wrong
+    assert len(shown) == 3
+    for n, item_id in enumerate(shown):  # two right, one wrong
         right = answer_of[item_id] == Verdict.PRESENT
-        verdict = ("present" if right else "absent") if n < 3 else ("absent" if right else "present")
-        assert _decide(annotator_client, item_id, verdict).status_code == 201
+        verdict = ("present" if right else "absent") if n < 2 else ("absent" if right else "present")
+        assert decide(annotator_client, item_id, verdict).status_code == 201
     # The dashboard's range ends yesterday (a day's figures are read once it is over).
     Decision.objects.filter(kind=Decision.Kind.GOLD).update(created_at=noon_aware(yesterday()))
     board = qa_client.get(reverse("audits:dashboard")).content.decode()
     gold_table = board.split('data-testid="gold-accuracy"')[1].split("</section>")[0]
     row = gold_table.split(f'data-gold-annotator="{annotator_user.username}"')[1].split("</tr>")[0]
-    assert 'data-field="gold-accuracy">75.0%' in row
+    assert 'data-field="gold-accuracy">66.7%' in row
     assert "<tr data-annotator=" not in board  # no audit of this person: audit accuracy stays empty
     person = qa_client.get(reverse("audits:annotator", args=[annotator_user.pk])).content.decode()
-    assert 'data-testid="gold-accuracy">75.0%' in person
+    assert 'data-testid="gold-accuracy">66.7%' in person
     # The annotator's own page says nothing of gold items.
     own = annotator_client.get(reverse("audits:feedback")).content.decode()
     assert "gold" not in own.lower()

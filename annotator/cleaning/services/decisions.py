@@ -18,9 +18,13 @@ Rules:
 - deciding one's own item again reverts one's earlier decision first, then applies the new one;
 - undo restores the states the decision changed (history rows of source ``revert``), unless
   someone changed that label since (left alone, reported in ``skipped``);
-- an answer on a gold item shown in the person's live lease (cleaning/gold.py) is a decision
-  of kind GOLD, compared with the known answer (``agrees``); it changes neither the truth nor
-  the item's status, and its undo just marks it undone.
+- an answer on a gold item shown to the person (cleaning/gold.py: the most recent GoldShown of
+  theirs for the item, in a lease still live, released less than its time ago, or one whose
+  item they answered already, so that a late answer after a submit or a logout is still
+  recognised) is a decision of kind GOLD, compared with the known answer (``agrees``); it
+  changes neither the truth nor the item's status, and its undo just marks it undone. Its
+  ``gold_labels`` are the labels a real decision would have changed, with the states it would
+  have given them (the relation rules applied to the state the tile showed), written nowhere.
 """
 
 from __future__ import annotations
@@ -177,16 +181,20 @@ def _status_after(item: ReviewItem) -> int:
 def _item_locked(item_id: int, user_id: int) -> ReviewItem:
     """The item, ``SELECT ... FOR UPDATE``, annotated with ``standing_id`` / ``standing_user_id`` /
     ``standing_verdict`` (the last first or changed decision not undone), ``state_now`` and
-    ``gold_lease_id`` (the live lease of ``user_id`` that shows the item as a gold item, if any:
-    looked up only for an item that is not open, which gold items never are)."""
+    ``gold_lease_id`` (the lease of ``user_id`` that last showed the item as a gold item, if any,
+    see the module rules: looked up only for an item that is not open and leased to
+    ``user_id``, which the real items one decides always are)."""
     sql = f"""
         SELECT ri.*, s.id AS standing_id, s.user_id AS standing_user_id, s.verdict AS standing_verdict,
                (SELECT il.state FROM {ImageLabel._meta.db_table} il
                  WHERE il.image_id = ri.image_id AND il.label_id = ri.label_id LIMIT 1) AS state_now,
-               CASE WHEN ri.status <> %s THEN (
+               CASE WHEN ri.status <> %s OR ri.leased_by_id IS DISTINCT FROM %s THEN (
                     SELECT gs.lease_id FROM {GoldShown._meta.db_table} gs
                       JOIN {Lease._meta.db_table} l ON l.id = gs.lease_id
-                     WHERE gs.review_item_id = ri.id AND l.user_id = %s AND l.released_at IS NULL
+                     WHERE gs.review_item_id = ri.id AND l.user_id = %s
+                       AND (l.released_at IS NULL OR l.expires_at > now() OR EXISTS (
+                            SELECT 1 FROM {Decision._meta.db_table} g
+                             WHERE g.item_id = ri.id AND g.user_id = %s AND g.kind = %s))
                      ORDER BY gs.lease_id DESC LIMIT 1) END AS gold_lease_id,
                {TAXONOMY_VERSION_SQL} AS taxonomy_version
           FROM {ReviewItem._meta.db_table} ri
@@ -196,7 +204,16 @@ def _item_locked(item_id: int, user_id: int) -> ReviewItem:
                 ORDER BY d.id DESC LIMIT 1) s ON true
          WHERE ri.id = %s
            FOR UPDATE OF ri"""
-    params = [int(ItemStatus.OPEN), user_id, int(Decision.Kind.FIRST), int(Decision.Kind.CHANGE), item_id]
+    params = [
+        int(ItemStatus.OPEN),
+        user_id,
+        user_id,
+        user_id,
+        int(Decision.Kind.GOLD),
+        int(Decision.Kind.FIRST),
+        int(Decision.Kind.CHANGE),
+        item_id,
+    ]
     rows = list(ReviewItem.objects.raw(sql, params))
     if not rows:
         raise ReviewItem.DoesNotExist(f"no review item {item_id}")
@@ -225,6 +242,27 @@ def _gold_answer(*, user: Any, item: ReviewItem, lease_id: int, verdict: int, ti
         agrees=None if verdict == Verdict.UNSURE or answer is None else verdict == answer,
         time_spent_ms=time_spent_ms,
     )
+
+
+def gold_answer_labels(*, decision: Decision, graph: TaxonomyGraph, undo: bool = False) -> dict[int, int | None]:
+    """Label id -> state of the labels a real decision with ``decision``'s verdict would have
+    changed on the gold item's image, from the state its tile showed (``previous_state``):
+    the label itself, and for present the labels it implies that the image lacks, made
+    positive. With ``undo``: the states an undo would have put back (the shown state, and the
+    implied labels as they are). Reads the image's states once; writes nothing."""
+    item = decision.item
+    shown = decision.previous_state
+    verdict = decision.verdict
+    labels: dict[int, int | None] = {item.label_id: shown if undo or verdict == Verdict.UNSURE else verdict}
+    implied = graph.closure(item.label_id) - {item.label_id} if verdict == Verdict.PRESENT else frozenset()
+    if implied:
+        states = dict(
+            ImageLabel.objects.filter(image_id=item.image_id, label_id__in=implied).values_list("label_id", "state")
+        )
+        for label_id in implied:
+            if states.get(label_id) != LabelState.POSITIVE:
+                labels[label_id] = states.get(label_id) if undo else int(LabelState.POSITIVE)
+    return labels
 
 
 @transaction.atomic
@@ -260,6 +298,7 @@ def decision_record(
             user=user, item=item, lease_id=gold_lease_id, verdict=verdict, time_spent_ms=time_spent_ms
         )
         decision.label_names = label_names  # type: ignore[attr-defined]
+        decision.gold_labels = gold_answer_labels(decision=decision, graph=graph)  # type: ignore[attr-defined]
         return decision
     if standing_id is not None and item.standing_user_id != user.pk:  # type: ignore[attr-defined]
         agrees = item.standing_verdict == verdict  # type: ignore[attr-defined]
