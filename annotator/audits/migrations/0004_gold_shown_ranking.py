@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("audits", "0002_gold_item"),
+        ("audits", "0003_audititem_claim"),
     ]
 
     operations = [
