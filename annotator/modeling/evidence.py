@@ -3,14 +3,17 @@
 While a job scores images, ``EvidenceSpool`` turns each batch of scores into evidence rows
 (every score at or above the floor; ``suggested`` for the image's top 5 with score >= 0.5)
 and appends them, as fixed-width binary rows, to a spool file in the job's run folder: memory
-stays bounded by one batch whatever the number of images.
+stays bounded by one batch whatever the number of images (plus a bitmap of the images scored,
+a bit per image id). An image scored twice is refused: a version's partition has no unique
+index, its rows are unique per (image, label) because the spool writes each image once.
 
 ``evidence_replace`` then swaps the source's evidence whole. ``dataset_evidence`` is
 partitioned by source (annotator/dataset/partitions.py): the spool is COPYed, in PostgreSQL's
 binary COPY format built with numpy, into a fresh table with no index and no foreign key
-(the COPY pays for nothing but the rows); its indexes are then built in bulk (one sort each,
-far cheaper than millions of incremental inserts into the live indexes), its foreign keys
-added (each checked by one anti-join), and at the very end the source's old partition is
+(the COPY pays for nothing but the rows: ids are numbered here, in the source's own block,
+so no sequence value is drawn); its two indexes are then built in bulk (one sort each, far
+cheaper than millions of incremental inserts into live indexes), the image and label foreign
+keys added (each checked by one anti-join), and at the very end the source's old partition is
 detached and dropped and the new table attached in its place. Readers see the old evidence
 until the commit, then the new; only the last few milliseconds (detach, attach) make them
 wait. Images or labels deleted while the job scored are left out.
@@ -34,7 +37,14 @@ from django.utils import timezone
 
 from annotator.dataset.importing.staging import bulk_session_tune, raw_cursor, temp_table_create
 from annotator.dataset.models import EvidenceSource
-from annotator.dataset.partitions import PARENT, evidence_partition_guard, evidence_partition_swap, partition_name
+from annotator.dataset.partitions import (
+    PARENT,
+    REFUSE_FUNCTION,
+    evidence_partition_guard,
+    evidence_partition_swap,
+    id_range,
+    partition_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +113,10 @@ def evidence_rows(
     return image_ids[rows], label_ids[columns], values, suggested
 
 
+class ImageScoredTwiceError(ValueError):
+    """A batch holds an image already spooled (or twice): its evidence would not be unique."""
+
+
 class EvidenceSpool:
     """Evidence rows of one source appended to a spool file (see the module docstring)."""
 
@@ -110,10 +124,28 @@ class EvidenceSpool:
         self.path = Path(path)
         self.source_id = source_id
         self.label_ids = np.asarray(label_ids, dtype=np.int64)
+        known = self.label_ids[self.label_ids >= 0]
+        if np.unique(known).size != known.size:
+            raise ValueError("two score columns map to one label: its evidence would not be unique per image")
         self.floor = floor
         self.counts = SpoolCounts()
         self._handle: IO[bytes] | None = open(self.path, "wb")  # noqa: SIM115 - closed in close()
-        self._image_ids: list[np.ndarray] = []
+        self._scored = np.zeros(0, dtype=bool)  # by image id: scored already
+
+    def _images_mark(self, ids: np.ndarray) -> None:
+        """Mark ``ids`` scored; refuse the batch (spooling nothing) when one was scored before."""
+        if ids.min() < 0:
+            raise ValueError(f"image id {int(ids.min())} is not an image id")
+        top = int(ids.max())
+        if top >= self._scored.size:
+            grown = np.zeros(max(top + 1, 2 * self._scored.size), dtype=bool)
+            grown[: self._scored.size] = self._scored
+            self._scored = grown
+        if self._scored[ids].any() or np.unique(ids).size != ids.size:
+            seen = ids[self._scored[ids]]
+            twice = int(seen[0]) if seen.size else int(ids[np.flatnonzero(np.diff(np.sort(ids)) == 0)[0]])
+            raise ImageScoredTwiceError(f"image {twice} is scored twice in one re-predict")
+        self._scored[ids] = True
 
     def add(self, image_ids: Sequence[int] | np.ndarray, scores: np.ndarray) -> None:
         """Append the evidence of one batch (``scores`` in the label_ids' column order)."""
@@ -121,21 +153,21 @@ class EvidenceSpool:
         ids = np.asarray(image_ids, dtype=np.int64)
         if not ids.size:
             return
+        self._images_mark(ids)
         images, labels, values, suggested = evidence_rows(ids, scores, self.label_ids, floor=self.floor)
         rows = np.empty(images.size, dtype=SPOOL_ROW)
         rows["image"], rows["label"], rows["score"], rows["suggested"] = images, labels, values, suggested
         self._handle.write(rows.tobytes())
-        self._image_ids.append(ids)
         self.counts.images += int(ids.size)
         self.counts.rows += int(images.size)
         self.counts.suggested += int(suggested.sum())
 
     def close(self) -> np.ndarray:
-        """Close the file; returns every image id scored (for the foreign-key check)."""
+        """Close the file; returns every image id scored, ascending (for the foreign-key check)."""
         if self._handle is not None:
             self._handle.close()
             self._handle = None
-        return np.concatenate(self._image_ids) if self._image_ids else np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(self._scored).astype(np.int64)
 
 
 def copy_binary_chunks(
@@ -217,6 +249,7 @@ def evidence_replace(
     """
     # A name of its own per write: the indexes' names must not clash with the old partition's.
     table = f"{partition_name(source.pk)}_{secrets.token_hex(4)}"
+    first_id, last_id = id_range(source.pk)
     phases = _Phases()
     with transaction.atomic(), raw_cursor() as cur:
         # One re-predict of a source at a time, and the source stays until the commit.
@@ -229,17 +262,19 @@ def evidence_replace(
         skip_labels = _missing(cur, table="taxonomy_label", staged="tt_scored_labels")
         phases.done("check")
         # Created in this transaction: COPY FREEZE writes the rows frozen and all-visible, so
-        # the first readers do not rewrite every page to set hint bits. The CHECK, tested per
-        # row as COPY goes, lets ATTACH skip its scan.
+        # the first readers do not rewrite every page to set hint bits. The CHECKs, tested per
+        # row as COPY goes: the source's lets ATTACH skip its scan, the ids' keeps them in the
+        # source's block (unique across the table; annotator/dataset/partitions.py).
         cur.execute(
             f"CREATE TABLE {table} (LIKE {PARENT} INCLUDING DEFAULTS, "
-            f"CONSTRAINT {table}_source CHECK (source_id = {int(source.pk)}))"
+            f"CONSTRAINT {table}_source CHECK (source_id = {int(source.pk)}), "
+            f"CONSTRAINT {table}_ids CHECK (id BETWEEN {first_id} AND {last_id}))"
         )
-        columns = ", ".join(COPY_COLUMNS[1:])  # ids from the table's sequence (cached per session)
+        columns = ", ".join(COPY_COLUMNS)  # ids numbered here: no sequence value drawn per row
         with cur.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT binary, FREEZE)") as copy:
             for chunk in copy_binary_chunks(
                 spool_path,
-                first_id=None,
+                first_id=first_id,
                 source_id=source.pk,
                 created=timezone.now(),
                 skip_labels=skip_labels,
@@ -287,19 +322,23 @@ class _Phases:
 def _indexes_build(cur: Any, table: str) -> None:
     """The indexes of a model version's partition, each built by one sort; then statistics.
 
-    The key constraints (not bare unique indexes) are what ATTACH matches to the parent's;
-    the partial label index is this partition's own (annotator/dataset/partitions.py).
+    No key: its ids and its (image, label) pairs are unique as written, and the trigger added
+    here refuses any later row-by-row write (annotator/dataset/partitions.py).
     """
-    cur.execute(f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY (id, source_id)")
-    cur.execute(f"ALTER TABLE {table} ADD CONSTRAINT {table}_unique UNIQUE (image_id, label_id, source_id)")
+    # Every read by image (review page, image page, the rerank's join by image and label).
+    cur.execute(f"CREATE INDEX {table}_image ON {table} (image_id)")
     # The queues' reads by label take only suggested rows (~2 in 10): a partial index.
     cur.execute(f"CREATE INDEX {table}_label_suggested ON {table} (label_id) WHERE suggested")
+    cur.execute(
+        f"CREATE TRIGGER {table}_whole BEFORE INSERT OR UPDATE OF image_id, label_id ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION {REFUSE_FUNCTION}()"
+    )
     # The queues re-rank right after the commit: they plan with real statistics (a sample).
     cur.execute(f"ANALYZE {table}")
 
 
 def _foreign_keys_add(cur: Any, table: str) -> tuple[set[int], int]:
-    """The parent's foreign keys, added to ``table`` and checked.
+    """The parent's foreign keys (image, label), added to ``table`` and checked.
 
     Returns the images deleted since the scoring began and how many rows of theirs were dropped.
 

@@ -24,6 +24,20 @@ def _rows() -> list[tuple]:
         return cur.fetchall()
 
 
+def _constraints(table: str) -> set[tuple[str, str]]:
+    """(type, columns) of the table's own constraints: p primary key, u unique, f foreign key."""
+    with connection.cursor() as cur:
+        cur.execute(
+            """SELECT c.contype, string_agg(a.attname, ',' ORDER BY k.n)
+               FROM pg_constraint c, unnest(c.conkey) WITH ORDINALITY k(attnum, n), pg_attribute a
+               WHERE c.conrelid = %s::regclass AND c.contype IN ('p', 'u', 'f')
+                 AND a.attrelid = c.conrelid AND a.attnum = k.attnum
+               GROUP BY c.oid, c.contype""",
+            [table],
+        )
+        return set(cur.fetchall())
+
+
 def _tables() -> dict[int, str]:
     with connection.cursor() as cur:
         cur.execute("SELECT DISTINCT source_id, tableoid::regclass::text FROM dataset_evidence")
@@ -64,6 +78,16 @@ def test_the_migration_moves_each_model_versions_rows_to_its_own_partition_and_b
         _migrate(AFTER)
         assert _rows() == before  # ids and values kept
         assert _tables() == {model: f"dataset_evidence_s{model}", competitor: "dataset_evidence_default"}
+        # keys where rows are written one by one; a version's partition has foreign keys only
+        assert _constraints("dataset_evidence") == {("f", "image_id"), ("f", "label_id")}
+        assert _constraints("dataset_evidence_default") == {
+            ("p", "id"),
+            ("u", "image_id,label_id,source_id"),
+            ("f", "image_id"),
+            ("f", "label_id"),
+            ("f", "source_id"),
+        }
+        assert _constraints(f"dataset_evidence_s{model}") == {("f", "image_id"), ("f", "label_id")}
         with connection.cursor() as cur:
             # new rows take ids after the old ones
             cur.execute(
