@@ -3,8 +3,8 @@
 While a job scores images, ``EvidenceSpool`` turns each batch of scores into evidence rows
 (every score at or above the floor; ``suggested`` for the image's top 5 with score >= 0.5)
 and appends them, as fixed-width binary rows, to a spool file in the job's run folder: memory
-stays bounded by one batch whatever the number of images (plus a bitmap of the images scored,
-a byte per image id). An image scored twice is refused: a version's partition has no unique
+stays bounded by one batch whatever the number of images (plus one flag per image id scored,
+a megabyte per million). An image scored twice is refused: a version's partition has no unique
 index, its rows are unique per (image, label) because the spool writes each image once.
 
 ``evidence_replace`` then swaps the source's evidence whole. ``dataset_evidence`` is
