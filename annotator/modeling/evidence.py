@@ -132,8 +132,8 @@ class EvidenceSpool:
         self._handle: IO[bytes] | None = open(self.path, "wb")  # noqa: SIM115 - closed in close()
         self._scored = np.zeros(0, dtype=bool)  # by image id: scored already
 
-    def _images_mark(self, ids: np.ndarray) -> None:
-        """Mark ``ids`` scored; refuse the batch (spooling nothing) when one was scored before."""
+    def _images_check(self, ids: np.ndarray) -> None:
+        """Refuse the batch (spooling nothing) when it holds an image scored before, or twice."""
         if ids.min() < 0:
             raise ValueError(f"image id {int(ids.min())} is not an image id")
         top = int(ids.max())
@@ -145,7 +145,6 @@ class EvidenceSpool:
             seen = ids[self._scored[ids]]
             twice = int(seen[0]) if seen.size else int(ids[np.flatnonzero(np.diff(np.sort(ids)) == 0)[0]])
             raise ImageScoredTwiceError(f"image {twice} is scored twice in one re-predict")
-        self._scored[ids] = True
 
     def add(self, image_ids: Sequence[int] | np.ndarray, scores: np.ndarray) -> None:
         """Append the evidence of one batch (``scores`` in the label_ids' column order)."""
@@ -153,11 +152,12 @@ class EvidenceSpool:
         ids = np.asarray(image_ids, dtype=np.int64)
         if not ids.size:
             return
-        self._images_mark(ids)
+        self._images_check(ids)
         images, labels, values, suggested = evidence_rows(ids, scores, self.label_ids, floor=self.floor)
         rows = np.empty(images.size, dtype=SPOOL_ROW)
         rows["image"], rows["label"], rows["score"], rows["suggested"] = images, labels, values, suggested
         self._handle.write(rows.tobytes())
+        self._scored[ids] = True
         self.counts.images += int(ids.size)
         self.counts.rows += int(images.size)
         self.counts.suggested += int(suggested.sum())
