@@ -17,9 +17,10 @@ The rows: every image gets ``--rows-per-image`` label scores at or above the evi
 (10 by default, out of ``--labels`` 400 labels; the other scores are below the floor and are
 not kept), about 2 of them >= 0.5. What is timed, each on its own:
 
-1. ``copy``: the final rows (the very bytes the write path sends: PostgreSQL's binary COPY
-   format, ids included) COPYed into a bare table with the same eight columns, no index, no
-   constraint; the baseline. The bytes are built before the clock starts.
+1. ``copy``: the final rows (the very bytes the write path sends: the spool file,
+   PostgreSQL's binary COPY format, ids included) COPYed into a bare table with the same
+   eight columns, no index, no constraint; the baseline. The bytes are built before the
+   clock starts, as the write path's are.
 2. ``spooling``: ``EvidenceSpool.add`` over every batch of scores (floor, top-5
    suggestions, formatting, spooling to disk): row production, inside the scoring loop.
 3. ``write``: ``evidence_partition_prepare`` (the default partition's guard for the
@@ -175,19 +176,9 @@ def run_write_path(*, source, image_ids, label_ids, args, work: Path, tag: str) 
     return write, spooling, spool.counts.rows, spool.path
 
 
-def run_copy(url: str, spool_path: Path, source_id: int, work: Path) -> float:
-    """COPY the very bytes the write path sends (binary format, ids included) into a bare table.
-
-    The bytes are written to a file first (not timed), then streamed to COPY in 16 MB chunks.
-    """
-    from django.utils import timezone
-
-    from annotator.modeling.evidence import copy_binary_chunks
-
-    data = work / "baseline.copy"
-    with open(data, "wb") as out:
-        for chunk in copy_binary_chunks(spool_path, first_id=1, source_id=source_id, created=timezone.now()):
-            out.write(chunk)
+def run_copy(url: str, spool_path: Path) -> float:
+    """COPY the very bytes the write path sends (the spool file: binary format, ids included)
+    into a bare table, streamed in 16 MB chunks as the write path streams them."""
     with psycopg.connect(url) as conn, conn.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS bench_bare_evidence")
         cur.execute(
@@ -196,8 +187,11 @@ def run_copy(url: str, spool_path: Path, source_id: int, work: Path) -> float:
         )
         conn.commit()
         started = time.perf_counter()
-        with cur.copy("COPY bench_bare_evidence FROM STDIN WITH (FORMAT binary)") as copy, open(data, "rb") as stream:
-            while chunk := stream.read(1 << 24):
+        with (
+            cur.copy("COPY bench_bare_evidence FROM STDIN WITH (FORMAT binary)") as copy,
+            open(spool_path, "rb") as data,
+        ):
+            while chunk := data.read(1 << 24):
                 copy.write(chunk)
         conn.commit()
         seconds = time.perf_counter() - started
@@ -239,7 +233,7 @@ def main() -> int:
             )
             # The write path's peak (the baseline below streams from a file and adds nothing).
             peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            copy = run_copy(url, spool, source.pk, work)
+            copy = run_copy(url, spool)
         with psycopg.connect(url) as conn:
             version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
         print(f"PostgreSQL {version}, {os.cpu_count()} CPUs")

@@ -2,16 +2,18 @@
 
 While a job scores images, ``EvidenceSpool`` turns each batch of scores into evidence rows
 (every score at or above the floor; ``suggested`` for the image's top 5 with score >= 0.5)
-and appends them, as fixed-width binary rows, to a spool file in the job's run folder: memory
+and appends them, finished, to a spool file in the job's run folder: each row as PostgreSQL's
+binary COPY format has it (built with numpy), its id numbered in the source's own block
+(annotator/dataset/partitions.py), created_at the time its batch was scored. Memory
 stays bounded by one batch whatever the number of images (plus one flag per image id scored,
 a megabyte per million). An image scored twice is refused: a version's partition has no unique
 index, its rows are unique per (image, label) because the spool writes each image once.
 
 ``evidence_replace`` then swaps the source's evidence whole. ``dataset_evidence`` is
-partitioned by source (annotator/dataset/partitions.py): the spool is COPYed, in PostgreSQL's
-binary COPY format built with numpy, into a fresh table with no index and no foreign key
-(the COPY pays for nothing but the rows: ids are numbered here, in the source's own block,
-so no sequence value is drawn); its two indexes are then built in bulk (one sort each, far
+partitioned by source (annotator/dataset/partitions.py): the spool file is streamed as it is
+to COPY, into a fresh table with no index and no foreign key (the COPY pays for nothing but
+parsing the rows: nothing is formatted at write time, and no sequence value is drawn per
+row); its two indexes are then built in bulk (one sort each, far
 cheaper than millions of incremental inserts into live indexes), the image and label foreign
 keys added (each checked by one anti-join), and at the very end the source's old partition is
 detached and dropped and the new table attached in its place. Readers see the old evidence
@@ -51,37 +53,35 @@ logger = logging.getLogger(__name__)
 SUGGEST_TOP = 5
 SUGGEST_MIN_SCORE = 0.5
 COPY_COLUMNS = ("id", "image_id", "label_id", "source_id", "score", "keyword", "suggested", "created_at")
-#: What the spool file holds per row (native, fixed width: 25 bytes).
-SPOOL_ROW = np.dtype([("image", "<i8"), ("label", "<i8"), ("score", "<f8"), ("suggested", "u1")])
-
-
-def copy_row_dtype(*, with_ids: bool) -> np.dtype:
-    """One row of PostgreSQL's binary COPY format for COPY_COLUMNS (less ``id`` unless ``with_ids``).
-
-    A field count, then (length, value) per field, big-endian. ``keyword`` is the empty
-    string (length 0, no bytes).
-    """
-    ids = [("id_len", ">i4"), ("id", ">i8")] if with_ids else []
-    return np.dtype(
-        [
-            ("fields", ">i2"), *ids,
-            ("image_len", ">i4"), ("image", ">i8"),
-            ("label_len", ">i4"), ("label", ">i8"),
-            ("source_len", ">i4"), ("source", ">i8"),
-            ("score_len", ">i4"), ("score", ">f8"),
-            ("keyword_len", ">i4"),
-            ("suggested_len", ">i4"), ("suggested", "u1"),
-            ("created_len", ">i4"), ("created", ">i8"),
-        ]
-    )  # fmt: skip
-
+#: One row of PostgreSQL's binary COPY format for COPY_COLUMNS, what the spool file holds
+#: (fixed width: 83 bytes): a field count, then (length, value) per field, big-endian.
+#: ``keyword`` is the empty string (length 0, no bytes).
+COPY_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("id_len", ">i4"), ("id", ">i8"),
+        ("image_len", ">i4"), ("image", ">i8"),
+        ("label_len", ">i4"), ("label", ">i8"),
+        ("source_len", ">i4"), ("source", ">i8"),
+        ("score_len", ">i4"), ("score", ">f8"),
+        ("keyword_len", ">i4"),
+        ("suggested_len", ">i4"), ("suggested", "u1"),
+        ("created_len", ">i4"), ("created", ">i8"),
+    ]
+)  # fmt: skip
+#: A COPY_ROW with every constant field set: a batch's rows start as copies of it.
+_ROW_TEMPLATE = np.zeros(1, dtype=COPY_ROW)
+_ROW_TEMPLATE["fields"] = len(COPY_COLUMNS)
+for _field in ("id", "image", "label", "source", "score", "created"):
+    _ROW_TEMPLATE[f"{_field}_len"] = 8
+_ROW_TEMPLATE["suggested_len"] = 1
 
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
 COPY_TRAILER = struct.pack("!h", -1)
+#: Bytes per write of the spool file to COPY.
+COPY_CHUNK_BYTES = 16 << 20
 #: maintenance_work_mem of the index builds: a 9M-row sort fits in memory (no spill to disk).
 EVIDENCE_INDEX_MEMORY = "1GB"
-#: Rows per binary COPY write at replace time (~83 MB of COPY data).
-COPY_ROWS_PER_WRITE = 1_000_000
 _POSTGRES_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -129,7 +129,9 @@ class EvidenceSpool:
             raise ValueError("two score columns map to one label: its evidence would not be unique per image")
         self.floor = floor
         self.counts = SpoolCounts()
+        self._next_id, _ = id_range(source_id)
         self._handle: IO[bytes] | None = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        self._handle.write(COPY_HEADER)
         self._scored = np.zeros(0, dtype=bool)  # by image id: scored already
 
     def _images_check(self, ids: np.ndarray) -> None:
@@ -154,9 +156,12 @@ class EvidenceSpool:
             return
         self._images_check(ids)
         images, labels, values, suggested = evidence_rows(ids, scores, self.label_ids, floor=self.floor)
-        rows = np.empty(images.size, dtype=SPOOL_ROW)
+        rows = np.repeat(_ROW_TEMPLATE, images.size)
+        rows["id"] = np.arange(self._next_id, self._next_id + images.size, dtype=np.int64)
         rows["image"], rows["label"], rows["score"], rows["suggested"] = images, labels, values, suggested
+        rows["source"], rows["created"] = self.source_id, _postgres_micros(timezone.now())
         self._handle.write(rows.tobytes())
+        self._next_id += images.size
         self._scored[ids] = True
         self.counts.images += int(ids.size)
         self.counts.rows += int(images.size)
@@ -165,51 +170,35 @@ class EvidenceSpool:
     def close(self) -> np.ndarray:
         """Close the file; returns every image id scored, ascending (for the foreign-key check)."""
         if self._handle is not None:
+            self._handle.write(COPY_TRAILER)
             self._handle.close()
             self._handle = None
         return np.flatnonzero(self._scored).astype(np.int64)
 
 
-def copy_binary_chunks(
-    spool_path: Path,
-    *,
-    first_id: int | None,
-    source_id: int,
-    created: datetime,
-    skip_images: set[int] = frozenset(),  # type: ignore[assignment]
-    skip_labels: set[int] = frozenset(),  # type: ignore[assignment]
-) -> Iterator[bytes]:
-    """The spool as PostgreSQL binary COPY data for COPY_COLUMNS, ids from ``first_id`` on.
+def _postgres_micros(moment: datetime) -> int:
+    """A timestamptz as binary COPY has it: microseconds since 2000-01-01 UTC."""
+    return int((moment - _POSTGRES_EPOCH).total_seconds() * 1_000_000)
 
-    ``first_id`` None: no ``id`` field (the table's default draws it). Vectorised: a million
-    rows cost a few tens of milliseconds here, so COPY parsing is all that is left to pay.
-    Rows of ``skip_images`` / ``skip_labels`` are left out.
-    """
-    micros = int((created - _POSTGRES_EPOCH).total_seconds() * 1_000_000)
-    row_type = copy_row_dtype(with_ids=first_id is not None)
-    fields = len(COPY_COLUMNS) - (first_id is None)
-    next_id = first_id or 0
-    yield COPY_HEADER
+
+def copy_chunks(spool_path: Path, *, skip_labels: set[int] = frozenset()) -> Iterator[bytes]:  # type: ignore[assignment]
+    """The spool file, as COPY data: the file's own bytes, or, when ``skip_labels`` (labels
+    deleted while the job scored) is not empty, its rows less those labels'."""
     with open(spool_path, "rb") as spool:
-        while block := spool.read(COPY_ROWS_PER_WRITE * SPOOL_ROW.itemsize):
-            rows = np.frombuffer(block, dtype=SPOOL_ROW)
-            if skip_images or skip_labels:
-                keep = ~np.isin(rows["image"], list(skip_images)) & ~np.isin(rows["label"], list(skip_labels))
-                rows = rows[keep]
-            out = np.zeros(rows.size, dtype=row_type)
-            out["fields"] = fields
-            for name, size in (("image", 8), ("label", 8), ("source", 8), ("score", 8), ("created", 8)):
-                out[f"{name}_len"] = size
-            out["suggested_len"] = 1
-            if first_id is not None:
-                out["id_len"] = 8
-                out["id"] = np.arange(next_id, next_id + rows.size, dtype=np.int64)
-                next_id += rows.size
-            out["image"], out["label"], out["score"] = rows["image"], rows["label"], rows["score"]
-            out["suggested"] = rows["suggested"]
-            out["source"], out["created"] = source_id, micros
-            yield out.tobytes()
-    yield COPY_TRAILER
+        if not skip_labels:
+            while chunk := spool.read(COPY_CHUNK_BYTES):
+                yield chunk
+            return
+        header = spool.read(len(COPY_HEADER))
+        rows_left = (Path(spool_path).stat().st_size - len(header) - len(COPY_TRAILER)) // COPY_ROW.itemsize
+        yield header
+        skip = np.fromiter(skip_labels, dtype=np.int64)
+        while rows_left:
+            count = min(rows_left, COPY_CHUNK_BYTES // COPY_ROW.itemsize)
+            rows = np.frombuffer(spool.read(count * COPY_ROW.itemsize), dtype=COPY_ROW)
+            yield rows[~np.isin(rows["label"], skip)].tobytes()
+            rows_left -= count
+        yield COPY_TRAILER
 
 
 _ID_ROW = np.dtype([("fields", ">i2"), ("length", ">i4"), ("id", ">i8")])
@@ -270,15 +259,9 @@ def evidence_replace(
             f"CONSTRAINT {table}_source CHECK (source_id = {int(source.pk)}), "
             f"CONSTRAINT {table}_ids CHECK (id BETWEEN {first_id} AND {last_id}))"
         )
-        columns = ", ".join(COPY_COLUMNS)  # ids numbered here: no sequence value drawn per row
+        columns = ", ".join(COPY_COLUMNS)  # ids numbered by the spool: no sequence value drawn per row
         with cur.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT binary, FREEZE)") as copy:
-            for chunk in copy_binary_chunks(
-                spool_path,
-                first_id=first_id,
-                source_id=source.pk,
-                created=timezone.now(),
-                skip_labels=skip_labels,
-            ):
+            for chunk in copy_chunks(spool_path, skip_labels=skip_labels):
                 copy.write(chunk)
         written = int(cur.rowcount)
         phases.done("copy")
