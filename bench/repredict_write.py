@@ -22,7 +22,8 @@ not kept), about 2 of them >= 0.5. What is timed, each on its own:
    eight columns, no index, no constraint; the baseline. The bytes are built before the
    clock starts, as the write path's are.
 2. ``spooling``: ``EvidenceSpool.add`` over every batch of scores (floor, top-5
-   suggestions, formatting, spooling to disk): row production, inside the scoring loop.
+   suggestions, formatting, spooling to disk) and ``close`` (flushing the file to disk):
+   row production, inside the scoring loop.
 3. ``write``: ``evidence_partition_prepare`` (the default partition's guard for the
    source, its own short transaction) and ``evidence_replace`` (one transaction: the spool
    COPYed into a fresh table, its indexes built, its foreign keys added and checked, the
@@ -164,7 +165,9 @@ def run_write_path(*, source, image_ids, label_ids, args, work: Path, tag: str) 
         started = time.perf_counter()
         spool.add(ids, scores)
         spooling += time.perf_counter() - started
-    scored = spool.close()
+    started = time.perf_counter()
+    scored = spool.close()  # flushes the spool file to disk
+    spooling += time.perf_counter() - started
     started = time.perf_counter()
     evidence_partition_prepare(source_id=source.pk)
     with transaction.atomic():
