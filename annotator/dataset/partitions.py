@@ -12,12 +12,25 @@ added NOT VALID in a short transaction of its own (``evidence_partition_prepare`
 by the swap (a scan that blocks neither readers nor writers), kept while the source exists
 and dropped with it (``evidence_partition_drop``).
 
-Indexes: the parent has only its keys, the primary key (id, source_id) and the unique
-(image_id, label_id, source_id), which serve every read by image (review page, image page,
-the rerank's join). Reads by label differ per partition, so each has its own index: the
-default partition (source_id, label_id) (its sources' rows by label, or all of one source);
-a model version's partition (label_id) WHERE suggested, all the queues' candidate query
-reads there, a fifth of the rows and the cheapest index to build at each re-predict.
+Keys and indexes belong to each partition, as each is written. The parent has none but the
+image and label foreign keys (which guard against deletes, and which ATTACH adopts from a new
+partition that already carries them). The default partition, written row by row (imports'
+``ON CONFLICT``, competitor syncs, the ORM), keeps what the unpartitioned table had: primary
+key (id), unique (image_id, label_id, source_id), the source foreign key, and (source_id,
+label_id) for its reads by label. A model version's partition is written only whole, by a
+re-predict, and gets only what its readers need, each built with one sort: (image_id) (review
+page, image page, the rerank's join by image and label) and (label_id) WHERE suggested (the
+queues' candidate query, a fifth of the rows). Its rows are unique per (image, label) by
+construction (the spool refuses an image scored twice; annotator/modeling/evidence.py), and a
+trigger refuses any row-by-row write there, so nothing else can break that. It needs no
+source foreign key: its CHECK (source_id = <id>) and the re-predict's lock on the source row
+hold while it is written, and it is dropped with its source (``evidence_source_deleting``).
+
+Ids are unique across the table without an index spanning it: the default partition draws
+them from the sequence and a CHECK keeps them below ID_BLOCK; a re-predict numbers its rows
+``source_id * ID_BLOCK + n`` (n = 1, 2, ...), checked by its partition's CHECK, so a COPY of
+millions of rows draws no sequence value. Partitions written by migration 0008 keep the ids
+they had (sequence values).
 """
 
 from __future__ import annotations
@@ -36,6 +49,12 @@ T = TypeVar("T")
 
 PARENT = "dataset_evidence"
 DEFAULT = "dataset_evidence_default"
+#: The default partition's ids stay below it; a version's partition holds the block
+#: source_id * ID_BLOCK + 1 .. (source_id + 1) * ID_BLOCK - 1 (bigint: source ids below 2**23).
+ID_BLOCK = 2**40
+MAX_SOURCE_ID = 2**23 - 1
+#: The trigger function (migration 0008) that refuses row-by-row writes to a version's partition.
+REFUSE_FUNCTION = "dataset_evidence_version_write_refuse"
 #: How long the swap's ACCESS EXCLUSIVE lock requests wait before stepping back: while one
 #: waits (for a long import, say), every new reader queues behind it, so it gives way, pauses
 #: and tries again, SWAP_TRIES times, the last without limit.
@@ -79,6 +98,13 @@ def partition_name(source_id: int) -> str:
     return f"{PARENT}_s{int(source_id)}"
 
 
+def id_range(source_id: int) -> tuple[int, int]:
+    """The ids of ``source_id``'s partition: (first, last)."""
+    if not 0 < source_id <= MAX_SOURCE_ID:
+        raise ValueError(f"evidence source id {source_id} is past the id blocks' range (1..{MAX_SOURCE_ID})")
+    return source_id * ID_BLOCK + 1, (source_id + 1) * ID_BLOCK - 1
+
+
 def guard_name(source_id: int) -> str:
     return f"{DEFAULT}_not_s{int(source_id)}"
 
@@ -99,6 +125,15 @@ def _guard_add(cur: Any, source_id: int) -> None:
     cur.execute(
         f"ALTER TABLE {DEFAULT} ADD CONSTRAINT {guard_name(source_id)} CHECK (source_id <> {int(source_id)}) NOT VALID"
     )
+
+
+def evidence_partition_owned(*, source_id: int) -> bool:
+    """Whether the source's evidence lives (or is about to live) in a partition of its own:
+    written only whole, by a re-predict, never row by row into the default partition."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", [partition_name(source_id)])
+        owned = bool(cur.fetchone()[0])
+        return owned or _guard_state(cur, source_id)[0]
 
 
 def evidence_partition_prepare(*, source_id: int) -> None:

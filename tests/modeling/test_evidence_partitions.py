@@ -10,9 +10,9 @@ from django.db import IntegrityError, connection, transaction
 
 from annotator.dataset.ingest import apply_evidence
 from annotator.dataset.models import Evidence, EvidenceSource, Image
-from annotator.dataset.partitions import evidence_partition_prepare, guard_name, partition_name
+from annotator.dataset.partitions import ID_BLOCK, evidence_partition_prepare, guard_name, id_range, partition_name
 from annotator.modeling import evidence as evidence_module
-from annotator.modeling.evidence import EvidenceSpool, evidence_replace
+from annotator.modeling.evidence import EvidenceSpool, ImageScoredTwiceError, evidence_replace
 from annotator.taxonomy.models import Label
 
 
@@ -158,3 +158,57 @@ def test_imported_and_competitor_evidence_land_in_the_default_partition_unique_p
     with pytest.raises(IntegrityError), transaction.atomic():
         Evidence.objects.create(image=images[0], label=labels[0], source=model, score=0.6)
     assert Evidence.objects.get(pk=row.pk).score == 0.5
+
+
+@pytest.mark.django_db
+def test_a_versions_rows_take_ids_of_its_own_block_and_imports_stay_below_every_block(tmp_path):
+    images, labels = _images(3), _labels(2)
+    model = EvidenceSource.objects.create(kind=EvidenceSource.Kind.MODEL, name="v5.0")
+    _repredict(tmp_path, model, images, labels, 0.7)
+    first, last = id_range(model.id)
+    ids = sorted(Evidence.objects.filter(source=model).values_list("id", flat=True))
+    assert ids == list(range(first, first + 6))
+    _repredict(tmp_path, model, images, labels, 0.8)  # a re-predict numbers from the start again
+    assert sorted(Evidence.objects.filter(source=model).values_list("id", flat=True)) == ids
+    imported = EvidenceSource.objects.create(kind=EvidenceSource.Kind.IMPORT, name="csv")
+    apply_evidence([(images[0].id, labels[0].id, 0.9, "cat")], source=imported)
+    assert Evidence.objects.get(source=imported).id < ID_BLOCK
+    # an id out of the default partition's range is refused there
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Evidence.objects.create(id=ID_BLOCK + 1, image=images[1], label=labels[0], source=imported)
+
+
+@pytest.mark.django_db
+def test_the_spool_refuses_an_image_scored_twice_so_a_versions_rows_stay_unique(tmp_path):
+    labels = _labels(2)
+    label_ids = np.array([label.id for label in labels])
+    spool = EvidenceSpool(tmp_path / "twice", source_id=1, label_ids=label_ids, floor=0.1)
+    spool.add([3, 5], np.full((2, 2), 0.7))
+    with pytest.raises(ImageScoredTwiceError, match="image 5 is scored twice"):
+        spool.add([7, 5], np.full((2, 2), 0.7))
+    with pytest.raises(ImageScoredTwiceError, match="image 8 is scored twice"):
+        spool.add([8, 9, 8], np.full((3, 2), 0.7))
+    spool.add([7], np.full((1, 2), 0.7))  # the refused batches spooled nothing
+    assert spool.close().tolist() == [3, 5, 7]
+    assert spool.counts.images == 3 and spool.counts.rows == 6
+    with pytest.raises(ValueError, match="two score columns map to one label"):
+        columns = np.array([labels[0].id, -1, labels[0].id])
+        EvidenceSpool(tmp_path / "columns", source_id=1, label_ids=columns, floor=0.1)
+
+
+@pytest.mark.django_db
+def test_a_version_with_a_partition_is_written_only_by_a_repredict(tmp_path):
+    images, labels = _images(2), _labels(2)
+    model = EvidenceSource.objects.create(kind=EvidenceSource.Kind.MODEL, name="v6.0")
+    _repredict(tmp_path, model, images, labels, 0.7)
+    with pytest.raises(ValueError, match="written only whole, by a re-predict"):
+        apply_evidence([(images[0].id, labels[0].id, 0.9, "")], source=model)
+    with pytest.raises(IntegrityError, match="written only whole, by a re-predict"), transaction.atomic():
+        Evidence.objects.create(image=images[1], label=labels[1], source=model, score=0.2)
+    row = Evidence.objects.filter(source=model).first()
+    assert row is not None
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Evidence.objects.filter(pk=row.pk).update(label=labels[1] if row.label_id == labels[0].id else labels[0])
+    # scores may still be read and the rows deleted with their image, as before
+    images[0].delete()
+    assert sorted(Evidence.objects.filter(source=model).values_list("image_id", flat=True)) == [images[1].id] * 2

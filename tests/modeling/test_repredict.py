@@ -95,7 +95,7 @@ def test_repredict_replaces_the_versions_evidence_and_sends_the_rerank(
 
 
 def test_the_set_based_path_checks_images_and_labels_itself(db, tmp_path):
-    """Rows of images deleted while the job scored are left out (the new partition's keys hold)."""
+    """Rows of images and labels deleted while the job scored are left out (the new partition's keys hold)."""
     labels = [Label.objects.create(key=f"l{i}", name_en=f"L{i}") for i in range(3)]
     images = [
         Image.objects.create(
@@ -110,6 +110,8 @@ def test_the_set_based_path_checks_images_and_labels_itself(db, tmp_path):
     scored = spool.close()
     gone = images[3].id
     images[3].delete()  # deleted while the job scored
+    gone_label = labels[2].id
+    labels[2].delete()
     counts = evidence_replace(
         source=source,
         spool_path=spool.path,
@@ -117,8 +119,9 @@ def test_the_set_based_path_checks_images_and_labels_itself(db, tmp_path):
         label_ids=label_ids.tolist(),
         rows=12,
     )
-    assert counts == {"deleted": 0, "written": 9, "skipped_images": 1, "skipped_labels": 0}
+    assert counts == {"deleted": 0, "written": 6, "skipped_images": 1, "skipped_labels": 1}
     assert not Evidence.objects.filter(image_id=gone).exists()
-    assert Evidence.objects.filter(source=source, suggested=True).count() == 9
+    assert not Evidence.objects.filter(label_id=gone_label).exists()
+    assert Evidence.objects.filter(source=source, suggested=True).count() == 6
     source.refresh_from_db()
     assert source.refreshed_at is not None

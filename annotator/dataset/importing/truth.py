@@ -16,6 +16,7 @@ from annotator.dataset.importing.staging import (
     temp_table_create,
 )
 from annotator.dataset.models import EvidenceSource, HistorySource
+from annotator.dataset.partitions import DEFAULT, evidence_partition_owned
 from annotator.dataset.services import ConcurrentLabelChange, image_labels_bulk_set
 from annotator.taxonomy.closure import TaxonomyGraph
 
@@ -70,7 +71,14 @@ def apply_evidence(rows: Iterable[tuple[int, int, float | None, str]], *, source
 
 @transaction.atomic
 def apply_evidence_staged(*, table: str, source: EvidenceSource) -> dict[str, int]:
-    """Upsert the evidence staged in TEMP ``table(image_id, label_id, score, keyword)``."""
+    """Upsert the evidence staged in TEMP ``table(image_id, label_id, score, keyword)``.
+
+    Into the default partition, whose unique (image, label, source) the upsert relies on
+    (annotator/dataset/partitions.py): a model version whose evidence has a partition of its
+    own is written only whole, by a re-predict, and is refused here.
+    """
+    if evidence_partition_owned(source_id=source.pk):
+        raise ValueError(f"the evidence of {source} is written only whole, by a re-predict, not by an import")
     with raw_cursor() as cur:
         bulk_session_tune(cur)
         cur.execute(f"ANALYZE {table}")
@@ -87,25 +95,24 @@ def apply_evidence_staged(*, table: str, source: EvidenceSource) -> dict[str, in
                 raise ConcurrentLabelChange(f"{missing} images, labels or sources were deleted meanwhile")
         with fks:
             cur.execute(
-                # dataset_evidence is partitioned: RETURNING cannot read xmax, so whether a row
-                # is new comes from the join that picks the rows to write.
+                # Whether a row is new comes from the join that picks the rows to write (the
+                # default partition's RETURNING could read xmax, the parent's could not).
                 f"""WITH src AS (
                       SELECT s.image_id, s.label_id, s.score, s.keyword, e.id IS NULL AS is_new
                       FROM (SELECT DISTINCT ON (image_id, label_id) image_id, label_id, score,
                                    left(keyword, 300) AS keyword
                             FROM {table} ORDER BY image_id, label_id, score DESC NULLS LAST) s
                       -- Only new or changed rows reach the upsert: a re-import reads, never writes.
-                      LEFT JOIN dataset_evidence e
+                      LEFT JOIN {DEFAULT} e
                         ON e.image_id = s.image_id AND e.label_id = s.label_id AND e.source_id = %(source)s
                       WHERE e.id IS NULL OR e.score IS DISTINCT FROM s.score OR e.keyword <> s.keyword),
                     up AS (
-                      INSERT INTO dataset_evidence (image_id, label_id, source_id, score, keyword, created_at)
+                      INSERT INTO {DEFAULT} AS d (image_id, label_id, source_id, score, keyword, created_at)
                       SELECT image_id, label_id, %(source)s, score, keyword, now() FROM src
                       ORDER BY image_id, label_id
                       ON CONFLICT (image_id, label_id, source_id) DO UPDATE
                         SET score = EXCLUDED.score, keyword = EXCLUDED.keyword
-                        WHERE dataset_evidence.score IS DISTINCT FROM EXCLUDED.score
-                           OR dataset_evidence.keyword <> EXCLUDED.keyword
+                        WHERE d.score IS DISTINCT FROM EXCLUDED.score OR d.keyword <> EXCLUDED.keyword
                       RETURNING image_id, label_id)
                     SELECT count(*) FILTER (WHERE src.is_new), count(*) FILTER (WHERE NOT src.is_new)
                     FROM up JOIN src USING (image_id, label_id)""",
