@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
@@ -31,6 +31,7 @@ from annotator.dataset.models import (
     LabelHistory,
     Snapshot,
 )
+from annotator.dataset.partitions import evidence_partition_owned
 from annotator.dataset.services import image_labels_set
 from annotator.dataset.tasks import import_job_requeue
 from annotator.taxonomy.admin import AdminRoleMixin
@@ -160,6 +161,33 @@ class EvidenceAdmin(LargeTableMixin, AdminRoleMixin, admin.ModelAdmin):
     raw_id_fields = ("image",)
     autocomplete_fields = ("label",)
     readonly_fields = ("created_at",)
+
+    # A model version's evidence is written whole by its re-predict (a partition of its own:
+    # docs/modeling.md); here it can be read, not changed row by row.
+    def has_change_permission(self, request: HttpRequest, obj: Evidence | None = None) -> bool:
+        if obj is not None and evidence_partition_owned(source_id=obj.source_id):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Evidence | None = None) -> bool:
+        if obj is not None and evidence_partition_owned(source_id=obj.source_id):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_form(self, request: HttpRequest, obj: Evidence | None = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+
+        class EvidenceForm(form):  # type: ignore[misc,valid-type]
+            def clean(self) -> dict[str, Any]:
+                data = super().clean()
+                source = data.get("source")
+                if source is not None and evidence_partition_owned(source_id=source.pk):
+                    raise ValidationError(
+                        _("The evidence of %(source)s is written by its re-predict job only.") % {"source": source}
+                    )
+                return data
+
+        return EvidenceForm
 
 
 @admin.register(ImportJob)

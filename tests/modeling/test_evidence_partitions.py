@@ -212,3 +212,22 @@ def test_a_version_with_a_partition_is_written_only_by_a_repredict(tmp_path):
     # scores may still be read and the rows deleted with their image, as before
     images[0].delete()
     assert sorted(Evidence.objects.filter(source=model).values_list("image_id", flat=True)) == [images[1].id] * 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_admin_reads_a_versions_evidence_and_says_why_it_cannot_change_it(tmp_path, admin_client):
+    from django.urls import reverse
+
+    images, labels = _images(2), _labels(1)
+    source = EvidenceSource.objects.create(kind=EvidenceSource.Kind.MODEL, name="v1.0")
+    _repredict(tmp_path, source, images, labels, 0.8)
+    row = Evidence.objects.filter(source=source).first()
+    page = admin_client.get(reverse("admin:dataset_evidence_change", args=[row.pk]))
+    assert page.status_code == 200 and b'name="_save"' not in page.content  # read-only view
+    refused = admin_client.post(
+        reverse("admin:dataset_evidence_add"),
+        {"image": images[0].pk, "label": labels[0].pk, "source": source.pk, "score": "0.5", "suggested": "on"},
+    )
+    assert refused.status_code == 200
+    assert "written by its re-predict job only" in refused.content.decode()
+    assert Evidence.objects.filter(source=source).count() == 2
