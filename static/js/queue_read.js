@@ -11,10 +11,7 @@
     return;
   }
 
-  function csrf() {
-    var match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
+  var csrf = window.LabelLoop.csrf;  // static/js/api.js
 
   table.addEventListener("click", function (event) {
     var button = event.target.closest("button[data-verdict]");

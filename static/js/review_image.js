@@ -21,10 +21,7 @@
   var t = box.dataset;
   var timer = null;
 
-  function csrf() {
-    var match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
+  var csrf = window.LabelLoop.csrf;  // static/js/api.js
 
   function add(label) {
     fetch(t.addUrl, {
