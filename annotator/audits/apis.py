@@ -107,74 +107,64 @@ class ExplainInputSerializer(serializers.Serializer):
     second_look = serializers.BooleanField(required=False, default=False)
 
 
-class AuditJudgeApi(APIView):
+class _AuditStepApi(APIView):
+    """One step on an audit item: the access-checked item, the input validated by ``input_class``
+    (none when None), one service called by ``step``; 409 when the item's state refuses it."""
+
+    permission_classes = [HasRole(*STAFF_ROLES)]
+    input_class: type[serializers.Serializer] | None = None
+
+    def step(self, *, user: Any, item: AuditItem, data: dict[str, Any]) -> AuditItem:
+        raise NotImplementedError
+
+    def post(self, request: Request, item_id: int) -> Response:
+        item = audit_item_get_for_user(user=request.user, item_id=item_id)
+        data: dict[str, Any] = {}
+        if self.input_class is not None:
+            serializer = self.input_class(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            data = dict(serializer.validated_data)
+        try:
+            item = self.step(user=request.user, item=item, data=data)
+        except AuditStateError as error:
+            return _conflict(error)
+        return Response(_fresh(item, request.user))
+
+
+class AuditJudgeApi(_AuditStepApi):
     """The QA lead's blind verdict; the answer reveals the annotator's."""
 
-    permission_classes = [HasRole(*STAFF_ROLES)]
+    input_class = VerdictInputSerializer
 
-    def post(self, request: Request, item_id: int) -> Response:
-        item = audit_item_get_for_user(user=request.user, item_id=item_id)
-        data = VerdictInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            item = audit_judge(user=request.user, item=item, verdict=AUDIT_VERDICTS[data.validated_data["verdict"]])
-        except AuditStateError as error:
-            return _conflict(error)
-        return Response(_fresh(item, request.user))
+    def step(self, *, user: Any, item: AuditItem, data: dict[str, Any]) -> AuditItem:
+        return audit_judge(user=user, item=item, verdict=AUDIT_VERDICTS[data["verdict"]])
 
 
-class AuditExplainApi(APIView):
+class AuditExplainApi(_AuditStepApi):
     """The reason for a disagreement: corrects the dataset and counts the decision wrong."""
 
-    permission_classes = [HasRole(*STAFF_ROLES)]
+    input_class = ExplainInputSerializer
 
-    def post(self, request: Request, item_id: int) -> Response:
-        item = audit_item_get_for_user(user=request.user, item_id=item_id)
-        data = ExplainInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            item = audit_explain(
-                user=request.user,
-                item=item,
-                reason=data.validated_data["reason"],
-                note=data.validated_data["note"],
-                second_look=data.validated_data["second_look"],
-            )
-        except AuditStateError as error:
-            return _conflict(error)
-        return Response(_fresh(item, request.user))
+    def step(self, *, user: Any, item: AuditItem, data: dict[str, Any]) -> AuditItem:
+        return audit_explain(
+            user=user, item=item, reason=data["reason"], note=data["note"], second_look=data["second_look"]
+        )
 
 
-class AuditWithdrawApi(APIView):
+class AuditWithdrawApi(_AuditStepApi):
     """The annotator was right after all: agreed, nothing corrected."""
 
-    permission_classes = [HasRole(*STAFF_ROLES)]
-
-    def post(self, request: Request, item_id: int) -> Response:
-        item = audit_item_get_for_user(user=request.user, item_id=item_id)
-        try:
-            item = audit_withdraw(user=request.user, item=item)
-        except AuditStateError as error:
-            return _conflict(error)
-        return Response(_fresh(item, request.user))
+    def step(self, *, user: Any, item: AuditItem, data: dict[str, Any]) -> AuditItem:
+        return audit_withdraw(user=user, item=item)
 
 
-class AuditSecondLookApi(APIView):
+class AuditSecondLookApi(_AuditStepApi):
     """Another QA lead's blind verdict on a disputed item; it settles the item."""
 
-    permission_classes = [HasRole(*STAFF_ROLES)]
+    input_class = VerdictInputSerializer
 
-    def post(self, request: Request, item_id: int) -> Response:
-        item = audit_item_get_for_user(user=request.user, item_id=item_id)
-        data = VerdictInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            item = audit_second_look(
-                user=request.user, item=item, verdict=AUDIT_VERDICTS[data.validated_data["verdict"]]
-            )
-        except AuditStateError as error:
-            return _conflict(error)
-        return Response(_fresh(item, request.user))
+    def step(self, *, user: Any, item: AuditItem, data: dict[str, Any]) -> AuditItem:
+        return audit_second_look(user=user, item=item, verdict=AUDIT_VERDICTS[data["verdict"]])
 
 
 class GoldMarkApi(APIView):
