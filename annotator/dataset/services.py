@@ -143,6 +143,44 @@ def image_labels_set(
 
 
 @transaction.atomic
+def image_labels_revert(
+    *, image_id: int, source_ref: str, user: Any = None, reason: str = ""
+) -> tuple[dict[int, int | None], list[int]]:
+    """Undo the changes one action made to an image (its history rows of ``source_ref``).
+
+    Each label goes back to the state it had before the action, unless someone changed it
+    since (the newest row of the label decides): left alone and reported. Writes history rows
+    of source ``revert``, ``source_ref`` ``undo:<source_ref>``. Returns (label id -> state
+    restored, label ids skipped). The caller holds whatever lock orders it against the action.
+    """
+    rows = list(LabelHistory.objects.filter(image_id=image_id, source_ref=source_ref).order_by("-id"))
+    current = dict(
+        ImageLabel.objects.select_for_update()
+        .filter(image_id=image_id, label_id__in=[row.label_id for row in rows])
+        .values_list("label_id", "state")
+    )
+    restored: dict[int, int | None] = {}
+    skipped: list[int] = []
+    for row in rows:
+        if row.label_id in restored or row.label_id in skipped:
+            continue
+        if current.get(row.label_id) == row.new_state:
+            restored[row.label_id] = row.old_state
+        else:
+            skipped.append(row.label_id)
+    if restored:
+        image_labels_set(
+            image_id=image_id,
+            states=restored,
+            source=HistorySource.REVERT,
+            user=user,
+            source_ref=f"undo:{source_ref}",
+            reason=reason,
+            expand=False,
+        )
+    return restored, skipped
+
+
 def image_labels_bulk_set(
     *,
     rows: Iterable[tuple[int, int, int]],

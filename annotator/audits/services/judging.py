@@ -29,8 +29,8 @@ from django.utils.translation import gettext as _
 
 from annotator.audits.models import AuditItem, Reason
 from annotator.cleaning.models import ReviewItem, Verdict
-from annotator.dataset.models import HistorySource, ImageLabel, LabelHistory
-from annotator.dataset.services import image_labels_set
+from annotator.dataset.models import HistorySource, ImageLabel
+from annotator.dataset.services import image_labels_revert, image_labels_set
 
 
 class AuditStateError(ValueError):
@@ -157,28 +157,12 @@ def audit_withdraw(*, user: Any, item: AuditItem) -> AuditItem:
 
 def _correction_revert(*, user: Any, item: AuditItem) -> None:
     """Restore the states the audit's correction changed, unless someone changed them since."""
-    rows = list(LabelHistory.objects.filter(image_id=item.image_id, source_ref=f"audit:{item.pk}").order_by("-id"))
-    if not rows:
-        return
-    current = dict(
-        ImageLabel.objects.select_for_update()
-        .filter(image_id=item.image_id, label_id__in=[row.label_id for row in rows])
-        .values_list("label_id", "state")
+    image_labels_revert(
+        image_id=item.image_id,
+        source_ref=f"audit:{item.pk}",
+        user=user,
+        reason=f"second look on audit {item.pk} sided with the annotator",
     )
-    restore: dict[int, int | None] = {}
-    for row in rows:
-        if row.label_id not in restore and current.get(row.label_id) == row.new_state:
-            restore[row.label_id] = row.old_state
-    if restore:
-        image_labels_set(
-            image_id=item.image_id,
-            states=restore,
-            source=HistorySource.REVERT,
-            user=user,
-            source_ref=f"undo:audit:{item.pk}",
-            reason=f"second look on audit {item.pk} sided with the annotator",
-            expand=False,
-        )
 
 
 @transaction.atomic

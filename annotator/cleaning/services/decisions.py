@@ -40,8 +40,8 @@ from django.utils import timezone
 from annotator.accounts.roles import Role, user_has_role
 from annotator.cleaning.models import Decision, GoldShown, ItemStatus, Lease, ReviewItem, Verdict
 from annotator.cleaning.ranking import Source
-from annotator.dataset.models import HistorySource, ImageLabel, LabelHistory, LabelState
-from annotator.dataset.services import image_labels_set
+from annotator.dataset.models import HistorySource, ImageLabel, LabelState
+from annotator.dataset.services import image_labels_revert, image_labels_set
 from annotator.taxonomy.closure import TaxonomyGraph
 from annotator.taxonomy.models import Label, LabelRelation
 
@@ -135,33 +135,13 @@ def _may_decide_any(user: Any) -> bool:
 
 def _revert(*, user: Any, decision: Decision) -> UndoResult:
     """Restore the states ``decision`` changed (its history rows), newest first; caller holds the item lock."""
-    item = decision.item
-    rows = list(
-        LabelHistory.objects.filter(image_id=item.image_id, source_ref=f"decision:{decision.pk}").order_by("-id")
+    restored, skipped = image_labels_revert(
+        image_id=decision.item.image_id,
+        source_ref=f"decision:{decision.pk}",
+        user=user,
+        reason=f"undo of decision {decision.pk}",
     )
-    result = UndoResult(decision=decision)
-    current = dict(
-        ImageLabel.objects.select_for_update()
-        .filter(image_id=item.image_id, label_id__in=[row.label_id for row in rows])
-        .values_list("label_id", "state")
-    )
-    for row in rows:
-        if row.label_id in result.restored or row.label_id in result.skipped:
-            continue
-        if current.get(row.label_id) == row.new_state:
-            result.restored[row.label_id] = row.old_state
-        else:
-            result.skipped.append(row.label_id)
-    if result.restored:
-        image_labels_set(
-            image_id=item.image_id,
-            states=result.restored,
-            source=HistorySource.REVERT,
-            user=user,
-            source_ref=f"undo:decision:{decision.pk}",
-            reason=f"undo of decision {decision.pk}",
-            expand=False,
-        )
+    result = UndoResult(decision=decision, restored=restored, skipped=skipped)
     decision.undone_at = timezone.now()
     decision.save(update_fields=["undone_at"])
     return result
