@@ -250,19 +250,22 @@ def audit_item_get_for_user(*, user: Any, item_id: int) -> AuditItem:
     return item
 
 
+def _progress_counts() -> dict[str, Count]:
+    """The four counters of a day's (or every day's) audit progress, as aggregates."""
+    return {
+        "pending": Count("id", filter=Q(status=AuditItem.Status.PENDING)),
+        "awaiting": Count("id", filter=Q(status=AuditItem.Status.AWAITING_REASON)),
+        "done": Count("id", filter=Q(status=AuditItem.Status.DONE)),
+        "second": Count(
+            "id", filter=Q(status=AuditItem.Status.DONE, second_look_requested=True, second_verdict__isnull=True)
+        ),
+    }
+
+
 def audit_progress(*, day: date | None = None) -> dict[str, int]:
     """Counts of items to audit, waiting for a reason, done and waiting for a second look."""
     query = AuditItem.objects.all() if day is None else AuditItem.objects.filter(day=day)
-    counts = query.aggregate(
-        pending=Count("id", filter=Q(status=AuditItem.Status.PENDING)),
-        awaiting=Count("id", filter=Q(status=AuditItem.Status.AWAITING_REASON)),
-        done=Count("id", filter=Q(status=AuditItem.Status.DONE)),
-        second=Count(
-            "id",
-            filter=Q(status=AuditItem.Status.DONE, second_look_requested=True, second_verdict__isnull=True),
-        ),
-    )
-    return {key: int(value or 0) for key, value in counts.items()}
+    return {key: int(value or 0) for key, value in query.aggregate(**_progress_counts()).items()}
 
 
 def samples_recent(*, limit: int = 14) -> list[AuditSample]:
@@ -271,22 +274,9 @@ def samples_recent(*, limit: int = 14) -> list[AuditSample]:
 
 def audit_progress_by_day(*, days: list[date]) -> dict[date, dict[str, int]]:
     """``audit_progress`` for each of ``days``, in one query (days without items are left out)."""
-    rows = (
-        AuditItem.objects.filter(day__in=days)
-        .values("day")
-        .annotate(
-            pending=Count("id", filter=Q(status=AuditItem.Status.PENDING)),
-            awaiting=Count("id", filter=Q(status=AuditItem.Status.AWAITING_REASON)),
-            done=Count("id", filter=Q(status=AuditItem.Status.DONE)),
-            second=Count(
-                "id",
-                filter=Q(status=AuditItem.Status.DONE, second_look_requested=True, second_verdict__isnull=True),
-            ),
-        )
-        .order_by()
-    )
-    keys = ("pending", "awaiting", "done", "second")
-    return {row["day"]: {key: int(row[key] or 0) for key in keys} for row in rows}
+    counts = _progress_counts()
+    rows = AuditItem.objects.filter(day__in=days).values("day").annotate(**counts).order_by()
+    return {row["day"]: {key: int(row[key] or 0) for key in counts} for row in rows}
 
 
 @dataclass(frozen=True)
